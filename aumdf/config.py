@@ -28,6 +28,8 @@ class AUMDFConfig:
     head_dropout: float = 0.0  # on the fused representation before the head
     gate_sharpness: float = 10.0  # slope of the straight-through sigmoid of the REM noise gate
     norm_eps: float = 1e-5  # initial phi of eq. 3 (learnable, kept positive)
+    use_rem: bool = True  # ablation switches (Tables 6-7); the paper's model has all on
+    use_dwam: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_dims", tuple(int(x) for x in self.input_dims))

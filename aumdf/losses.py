@@ -1,0 +1,90 @@
+"""Losses as pure functions (paper §3.9-3.11, eq. 34-42).
+
+Dimension legend: b - batch, d - representation width, c - classes
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from aumdf.types import MODALITIES
+
+NEUTRAL_BAND = 0.5  # |score| < 0.5 is "neutral": the 0 bin of Acc-7 (round(score) == 0)
+
+
+def task_loss(prediction: Tensor, labels: Tensor, task: str) -> Tensor:
+    """L_task (eq. 41). Regression (MOSI/MOSEI): L1 on the score — the paper reports MAE although it
+    writes cross-entropy (SPEC §3.5). Classification (IEMOCAP): cross-entropy on logits [b, c]."""
+    if task == "regression":
+        return F.l1_loss(prediction, labels.to(prediction.dtype))
+    if task == "classification":
+        return F.cross_entropy(prediction, labels.long())
+    raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
+
+
+def sentiment_classes(scores: Tensor, neutral_band: float = NEUTRAL_BAND) -> Tensor:
+    """Regression scores -> 0 negative (< -band), 1 neutral (|s| < band), 2 positive (>= band): CSD's classes."""
+    return torch.where(scores <= -neutral_band, 0, torch.where(scores >= neutral_band, 2, 1)).long()
+
+
+def contrastive_direction(
+    anchor: Tensor, cand_n: Tensor, cand_k: Tensor, alpha_n: Tensor, alpha_k: Tensor, classes: Tensor,
+    normalize: bool = True,
+) -> Tensor:
+    """One term of eq. 35-37 averaged over anchors.
+
+    anchor: [b, d] modality m of the anchor model; cand_n, cand_k: [b, d] modalities n, k of the other model;
+    classes: [b]. For anchor p and candidate s: score(p, s) = alpha_n·sim(a_p, n_s) + alpha_k·sim(a_p, k_s);
+    loss_p = -mean over positives s (same class, s = p included) of log softmax_s score(p, s).
+    With `normalize`, sim is the dot product of L2-normalised vectors (cosine): eq. 24's raw dot product of
+    300-d features overflows exp(), and the learnable alphas then act as inverse temperatures.
+    """
+    if normalize:
+        anchor, cand_n, cand_k = (F.normalize(x, dim=-1) for x in (anchor, cand_n, cand_k))
+    score = alpha_n * anchor @ cand_n.T + alpha_k * anchor @ cand_k.T  # b b (anchor p, candidate s)
+    log_prob = torch.log_softmax(score, dim=1)
+    positive = (classes[:, None] == classes[None, :]).to(score.dtype)  # b b; diagonal always positive
+    per_anchor = -(log_prob * positive).sum(dim=1) / positive.sum(dim=1)
+    return per_anchor.mean()
+
+
+def csd_loss(
+    teacher_reps: Mapping[str, Tensor], student_reps: Mapping[str, Tensor], classes: Tensor,
+    alphas: Mapping[str, Tensor], normalize: bool = True,
+) -> Tensor:
+    """L_CSD (eq. 35-38): mean of six terms. L^t_m: teacher's modality m anchors against the student's other
+    two modalities as candidates; L^s_m: student anchors against the teacher's — so knowledge crosses models.
+
+    teacher_reps / student_reps: m -> [b, d]; classes: [b]; alphas: "m>n" -> scalar (alpha_mn).
+    """
+    terms = []
+    for anchors, cands in ((teacher_reps, student_reps), (student_reps, teacher_reps)):
+        for m in MODALITIES:
+            n, k = [x for x in MODALITIES if x != m]
+            terms.append(contrastive_direction(
+                anchors[m], cands[n], cands[k], alphas[f"{m}>{n}"], alphas[f"{m}>{k}"], classes, normalize
+            ))
+    return torch.stack(terms).mean()
+
+
+def srd_loss(ws_ht: Tensor, wt_hs: Tensor, alpha: float | Tensor = 1.0) -> Tensor:
+    """L_SRD (eq. 39): alpha · (1 − cos(W_s H^t, W_t H^s)), batch mean. Inputs are the projected [b, d]."""
+    return (alpha * (1.0 - F.cosine_similarity(ws_ht, wt_hs, dim=-1, eps=1e-8))).mean()
+
+
+def reg_loss(weights: Iterable[Tensor], coefficients: Iterable[float] | None = None) -> Tensor:
+    """L_reg (eq. 40): sum_i lambda_i · ||W_i||_F^2 over the MMT's W_Q, W_K, W_V.
+
+    The paper leaves lambda_Q, lambda_K, lambda_V open; the default 1 / numel(W) makes each term the mean
+    squared entry, so the loss does not grow with the width (at d = 300 the plain sum of squares is ~900 and
+    would swamp L_task even after lambda_1 = 0.1).
+    """
+    weights = list(weights)
+    coeffs = list(coefficients) if coefficients is not None else [1.0 / w.numel() for w in weights]
+    if len(coeffs) != len(weights):
+        raise ValueError(f"{len(coeffs)} coefficients for {len(weights)} weight matrices")
+    return torch.stack([c * w.pow(2).sum() for c, w in zip(coeffs, weights)]).sum()
