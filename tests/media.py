@@ -1,0 +1,135 @@
+"""Media the tests make themselves: tones, silence, and clips written with PyAV.
+
+Nothing here reads real data; the astronaut photo ships with scikit-image.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+# container extension -> (video codec, audio codec, pixel format)
+VIDEO_CODECS = {
+    ".mp4": ("libx264", "aac", "yuv420p"),
+    ".mov": ("libx264", "aac", "yuv420p"),
+    ".mkv": ("libx264", "libopus", "yuv420p"),
+    ".webm": ("libvpx", "libopus", "yuv420p"),
+    ".avi": ("mpeg4", "mp2", "yuv420p"),
+    ".flv": ("flv", "libmp3lame", "yuv420p"),
+    ".mpg": ("mpeg1video", "mp2", "yuv420p"),
+}
+AUDIO_CODECS = {".wav": "pcm_s16le", ".flac": "flac", ".mp3": "libmp3lame", ".m4a": "aac"}
+
+
+def voiced_tone(f0: float = 150.0, seconds: float = 2.0, sr: int = 16000, harmonics: int = 8, seed: int = 0) -> np.ndarray:
+    """A glottal-like harmonic signal (1/h amplitudes) with a little noise: [S] float32."""
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(np.sin(2 * np.pi * h * f0 * t + 0.3 * h) / h for h in range(1, harmonics + 1) if h * f0 < sr / 2)
+    y = 0.3 * y / np.max(np.abs(y))
+    rng = np.random.default_rng(seed)
+    return (y + 0.003 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def astronaut_frame(width: int = 640, height: int = 480) -> np.ndarray:
+    """scikit-image's astronaut photo (one real face) letterboxed into [height, width, 3] uint8."""
+    import cv2
+    from skimage import data
+
+    img = data.astronaut()  # 512x512
+    s = min(width / img.shape[1], height / img.shape[0])
+    im = cv2.resize(img, (int(img.shape[1] * s), int(img.shape[0] * s)), interpolation=cv2.INTER_AREA)
+    out = np.full((height, width, 3), 40, np.uint8)
+    y0, x0 = (height - im.shape[0]) // 2, (width - im.shape[1]) // 2
+    out[y0 : y0 + im.shape[0], x0 : x0 + im.shape[1]] = im
+    return out
+
+
+def noface_frame(width: int = 640, height: int = 480, seed: int = 0) -> np.ndarray:
+    """Smooth coloured gradients and blobs: texture without any face."""
+    yy, xx = np.mgrid[0:height, 0:width] / max(width, height)
+    img = np.stack([np.sin(6 * xx) * 0.5 + 0.5, np.cos(4 * yy) * 0.5 + 0.5, xx * yy], -1)
+    return (img * 255).astype(np.uint8)
+
+
+def write_video(
+    path: str | Path,
+    frames: np.ndarray | list[np.ndarray],
+    fps: int = 25,
+    audio: np.ndarray | None = None,
+    sr: int = 16000,
+    rotation: int = 0,
+    frame_times: list[float] | None = None,
+) -> Path:
+    """Encode frames [N, H, W, 3] uint8 (and optional mono audio) into a container chosen by suffix.
+
+    rotation: display rotation in degrees counter-clockwise stored in the container (mp4/mov).
+    frame_times: optional presentation times (seconds) for a variable-frame-rate file (mp4/mkv).
+    """
+    import av
+
+    path = Path(path)
+    vcodec, acodec, pix = VIDEO_CODECS[path.suffix.lower()]
+    frames = np.asarray(frames)
+    h, w = frames.shape[1:3]
+    with av.open(str(path), "w") as c:
+        vs = c.add_stream(vcodec, rate=fps)
+        vs.width, vs.height, vs.pix_fmt = w, h, pix
+        if frame_times is not None:
+            vs.codec_context.time_base = Fraction(1, 1000)
+            vs.time_base = Fraction(1, 1000)
+        if rotation:
+            vs.set_display_rotation(rotation)
+        as_ = None
+        if audio is not None:
+            # opus only runs at 48 kHz and FLV only stores 44.1/22.05/11.025 kHz: resample on the way in
+            rate = {"libopus": 48000}.get(acodec, 22050 if path.suffix.lower() == ".flv" else sr)
+            as_ = c.add_stream(acodec, rate=rate)
+            as_.layout = "mono"
+        for i, img in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            if frame_times is not None:
+                f.pts = int(round(frame_times[i] * 1000))
+                f.time_base = Fraction(1, 1000)
+            for p in vs.encode(f):
+                c.mux(p)
+        for p in vs.encode():
+            c.mux(p)
+        if as_ is not None:
+            _encode_audio(c, as_, audio, sr)
+    return path
+
+
+def _encode_audio(c, stream, samples: np.ndarray, sr: int) -> None:
+    import av
+
+    rate = stream.codec_context.sample_rate or sr
+    fmt = stream.codec_context.format.name if stream.codec_context.format else "fltp"
+    resampler = av.AudioResampler(format=fmt, layout="mono", rate=rate)
+    x = (np.clip(samples, -1, 1) * 32767).astype(np.int16)[None]
+    chunk = 1024
+    for i in range(0, x.shape[1], chunk):
+        f = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[:, i : i + chunk]), format="s16", layout="mono")
+        f.sample_rate = sr
+        for rf in resampler.resample(f):
+            for p in stream.encode(rf):
+                c.mux(p)
+    for rf in resampler.resample(None):
+        for p in stream.encode(rf):
+            c.mux(p)
+    for p in stream.encode():
+        c.mux(p)
+
+
+def write_audio(path: str | Path, samples: np.ndarray, sr: int = 16000, file_sr: int | None = None) -> Path:
+    """Encode mono float samples (at `sr`) into wav / flac / mp3 / m4a (chosen by suffix), stored at `file_sr`."""
+    import av
+
+    path = Path(path)
+    codec = AUDIO_CODECS[path.suffix.lower()]
+    with av.open(str(path), "w", format="ipod" if path.suffix.lower() == ".m4a" else None) as c:
+        s = c.add_stream(codec, rate=file_sr or sr)
+        s.layout = "mono"
+        _encode_audio(c, s, samples, sr)
+    return path
