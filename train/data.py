@@ -147,6 +147,14 @@ class DatasetSplits:
     test: MultimodalDataset
     stats: dict[str, Any] = field(default_factory=dict)
 
+    def truncated(self, max_lens: Sequence[int]) -> "DatasetSplits":
+        """Keep at most max_lens (text, audio, vision) frames per modality (0 = keep all); spec updated."""
+        arrays = {s: _truncate(self.split(s).arrays, max_lens) for s in SPLITS}
+        spec = FeatureSpec(**{m: _with_max_len(self.feature_spec[m], arrays["train"].features[m].shape[1])
+                              for m in MODALITIES})
+        return DatasetSplits(self.name, self.task, self.class_names, self.layout, self.source, spec,
+                             *(MultimodalDataset(arrays[s], s) for s in SPLITS), stats=self.stats)
+
     def split(self, name: str) -> MultimodalDataset:
         if name not in SPLITS:
             raise KeyError(f"split must be one of {SPLITS}, got {name!r}")
