@@ -326,11 +326,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--eval-seed", type=int, default=0, help="seed of the frame-drop draws")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0 keeps the default")
     ap.add_argument("--out", default=None, help="default <first run>/eval_<split>/")
     ap.add_argument("--ablation", nargs="+", default=[], metavar="NAME=DIR",
                     help="Tables 6-7: compare variants (e.g. full=runs/a no-dwam=runs/b)")
     ap.add_argument("--ablation-rate", type=float, default=0.2)
     a = ap.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     try:
         if a.ablation:
             pairs = [v.split("=", 1) for v in a.ablation]

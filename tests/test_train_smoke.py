@@ -1,0 +1,121 @@
+"""End to end on generated data: a short CPU run of train.distill learns, writes loadable checkpoints,
+its config round-trips through --config, it is deterministic, resumable, and the IEMOCAP path works."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from aumdf.checkpoint import load_checkpoint
+from train.data import load_dataset
+from train.distill import TrainConfig, parse_args, train
+from train.synthetic import make_synthetic, write_mult
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(d_model=16, n_heads=2, head_dropout=0.0, dropout=0.0, batch_size=16, lr=3e-3, threads=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def mosi_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("mosi")
+    write_mult(make_synthetic(n=(96, 32, 32), strength=(2.0, 1.5, 1.0), noise=0.4, seed=5), d / "mosi_data.pkl")
+    return d
+
+
+@pytest.fixture(scope="module")
+def trained(mosi_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    return train(TrainConfig(dataset="mosi", data_dir=str(mosi_dir), out=str(out), epochs=6, **TINY))
+
+
+@pytest.mark.slow
+def test_short_run_beats_mean_predictor_and_checkpoints_load(trained, mosi_dir):
+    m = json.loads((trained / "metrics.json").read_text())
+    student, base = m["student"]["valid_complete"]["mae"], m["baseline_valid"]["mae"]
+    assert student < 0.9 * base, f"student valid MAE {student:.3f} vs mean predictor {base:.3f}"
+    # every loss part is logged per epoch
+    assert set(m["student"]["history"][0]["train"]) == {"loss", "task", "reg", "csd", "srd"}
+    assert set(m["teacher"]["history"][0]["train"]) == {"loss", "task", "reg"}
+    spec = load_dataset("mosi", mosi_dir).feature_spec
+    for role in ("teacher", "student"):
+        ck = load_checkpoint(trained / role, expected_spec=spec)
+        assert ck.metadata["role"] == role and ck.metadata["dataset"] == "mosi"
+        assert ck.config.d_model == 16 and ck.feature_spec == spec
+    # the saved hyper-parameters reload as the same config
+    again = parse_args(["--config", str(trained / "train_config.json")])
+    assert again == TrainConfig.from_dict(json.loads((trained / "train_config.json").read_text()))
+    assert again.epochs == 6 and again.d_model == 16
+
+
+@pytest.mark.slow
+def test_resume_after_completion_does_not_retrain(trained, mosi_dir):
+    before = json.loads((trained / "metrics.json").read_text())
+    cfg = TrainConfig(dataset="mosi", data_dir=str(mosi_dir), out=str(trained), epochs=6, resume=True, **TINY)
+    train(cfg)
+    after = json.loads((trained / "metrics.json").read_text())
+    assert after["student"]["history"] == before["student"]["history"]
+    assert after["student"]["valid_complete"] == before["student"]["valid_complete"]
+
+
+@pytest.mark.parametrize("interrupt_after", [1, 3], ids=["in-teacher", "in-student"])
+def test_interrupted_run_resumes_to_the_same_result(mosi_dir, tmp_path, monkeypatch, interrupt_after):
+    """Kill a 2+2-epoch run after its n-th `last.pt` write, resume: same numbers as an uninterrupted run."""
+    import train.distill as D
+
+    kw = dict(dataset="mosi", data_dir=str(mosi_dir), epochs=2, **TINY)
+    straight = json.loads((train(TrainConfig(out=str(tmp_path / "a"), **kw)) / "metrics.json").read_text())
+
+    real_save, calls = torch.save, {"n": 0}
+
+    def save_then_die(obj, path, *a, **k):
+        real_save(obj, path, *a, **k)
+        calls["n"] += 1
+        if calls["n"] == interrupt_after:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(D.torch, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out=str(tmp_path / "b"), **kw))
+    monkeypatch.setattr(D.torch, "save", real_save)
+    resumed = json.loads((train(TrainConfig(out=str(tmp_path / "b"), resume=True, **kw)) / "metrics.json").read_text())
+    assert resumed["student"]["history"] == straight["student"]["history"]
+    assert resumed["student"]["valid_complete"] == straight["student"]["valid_complete"]
+    assert resumed["teacher"]["test_complete"] == straight["teacher"]["test_complete"]
+
+
+def test_cli_flags_come_from_the_config():
+    cfg = parse_args(["--dataset", "iemocap", "--no-use-dwam", "--no-use-csd", "--max-lens", "20", "100", "50",
+                      "--drop-rates", "0.1", "0.5", "--seeds", "1", "2"])
+    assert cfg.dataset == "iemocap" and not cfg.use_dwam and not cfg.use_csd and cfg.use_srd
+    assert cfg.max_lens == (20, 100, 50) and cfg.drop_rates == (0.1, 0.5) and cfg.seeds == (1, 2)
+    d = TrainConfig()
+    assert (d.lr, d.epochs, d.d_model, d.head_dropout, d.lambda_csd, d.patience) == (1e-3, 20, 300, 0.8, 0.1, 20)
+    with pytest.raises(SystemExit):
+        parse_args(["--drop-rates", "1.5"])
+
+
+def test_iemocap_classification_run_and_ablation_flags(tmp_path):
+    d = tmp_path / "iemocap"
+    write_mult(make_synthetic(n=(48, 16, 16), task="classification", seed=2), d / "iemocap_data.pkl")
+    out = train(TrainConfig(dataset="iemocap", data_dir=str(d), out=str(tmp_path / "run"), epochs=1,
+                            use_dwam=False, use_srd=False, **TINY))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["selection"] == "weighted_f1"
+    assert {"f1_happy", "wf1_sad", "accuracy"} <= set(m["student"]["valid_complete"])
+    ck = load_checkpoint(out / "student")
+    assert ck.config.task == "classification" and ck.config.n_classes == 4 and not ck.config.use_dwam
+    assert ck.metadata["class_names"] == ["neutral", "happy", "sad", "angry"]
+
+
+def test_missing_data_is_a_clear_cli_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "train.distill", "--dataset", "mosi", "--data-dir", str(tmp_path),
+                        "--out", str(tmp_path / "o"), "--no-progress"], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and "aligned_50.pkl" in r.stderr and "thuiar/MMSA" in r.stderr
