@@ -1,0 +1,456 @@
+"""The demo-corpus builder on a data folder the tests write themselves (RAVDESS-named FLAC tones, tiny
+MOSI/MOSEI label files, a tiny FER npz), with the project's real extractors; and on a small subset of the
+real shared data (`media`)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from features.spec import MODALITIES
+from tests.media import voiced_tone, write_audio
+from train import demo_corpus as dc
+
+# ------------------------------------------------------------------ the fake data folder
+
+MOSI_ROWS = [  # id, text, label, mode
+    ("a_1", "this movie was really wonderful and fun", 2.4, "train"),
+    ("a_2", "i hated every boring minute of it", -2.2, "train"),
+    ("a_3", "it is a film about a man", 0.0, "train"),
+    ("a_4", "great acting and a lovely story", 1.8, "train"),
+    ("a_5", "", 1.0, "train"),  # empty transcript: skipped with a reason
+    ("b_1", "terrible and sad waste of time", -2.6, "dev"),
+    ("b_2", "nice and pleasant", 1.2, "dev"),
+    ("b_3", "the film runs two hours", 0.2, "dev"),
+    ("c_1", "awful awful awful", -3.0, "test"),
+    ("c_2", "i loved it so much", 2.8, "test"),
+    ("c_3", "it has actors in it", -0.2, "test"),
+]
+MOSEI_ROWS = [  # video_id, clip_id, text, label, mode
+    ("v1", "0_5", "I really like this product, it works great.", 2.0, "train"),
+    ("v1", "5_9", "Honestly, it broke after a day. Very disappointing.", -2.0, "train"),
+    ("v2", "1_4", "The box is blue.", 0.0, "train"),
+    ("v3", "2_8", "What a great experience!", 1.6666666, "valid"),
+    ("v3", "9_12", "I was angry and upset.", -1.3333334, "valid"),
+    ("v4", "0_3", "It is a phone.", 0.3333333, "valid"),
+    ("v5", "0_7", "Fantastic, I am very happy with it.", 2.3333333, "test"),
+    ("v5", "7_9", "Worst purchase ever.", -2.6666667, "test"),
+    ("v6", "1_2", "zzqxv qqvzx", -1.0, "test"),  # every word out of vocabulary: skipped
+]
+# actor -> emotions (EE codes): each split gets a negative, a neutral and a positive clip
+RAVDESS = {1: (3, 4, 1, 5), 19: (3, 4, 2), 21: (8, 6, 1)}
+FER = [  # (label index, usage): 3 happy, 4 sad, 6 neutral, 0 angry, 5 surprise
+    (3, "Training"), (4, "Training"), (6, "Training"), (0, "Training"), (3, "Training"), (4, "Training"),
+    (3, "PublicTest"), (4, "PublicTest"), (6, "PublicTest"),
+    (5, "PrivateTest"), (4, "PrivateTest"), (6, "PrivateTest"), (0, "PrivateTest"),
+]
+
+
+def _write_csv(path: Path, header: list[str], rows: list[tuple]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def _fake_face_weights(path: Path) -> Path:
+    """An untrained FaceExpressionNet saved in the checkpoint layout (the builder only needs *a* network)."""
+    from safetensors.torch import save_file
+
+    from features.face_expression import CLASSES, FaceExpressionNet
+
+    torch.manual_seed(0)
+    net = FaceExpressionNet(widths=(8, 16), embed_dim=128).eval()
+    path.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path / "model.safetensors"))
+    (path / "config.json").write_text(json.dumps({"arch": asdict(net.config), "classes": list(CLASSES)}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def fake_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("shared") / "data"
+    _write_csv(root / "mosi" / "label.csv", ["id", "text", "label", "mode"], MOSI_ROWS)
+    _write_csv(root / "mosei" / "label.csv", ["video_id", "clip_id", "text", "label", "mode"], MOSEI_ROWS)
+    for actor, emotions in RAVDESS.items():
+        (root / "ravdess" / f"Actor_{actor:02d}").mkdir(parents=True)
+        for k, emo in enumerate(emotions):
+            y = voiced_tone(f0=120.0 + 15 * k + actor, seconds=1.0, seed=actor * 10 + k)
+            name = f"03-01-{emo:02d}-01-{1 + k % 2:02d}-01-{actor:02d}.flac"
+            write_audio(root / "ravdess" / f"Actor_{actor:02d}" / name, y)
+    # a silent clip (skipped with the extractor's reason), a song clip and a stray file (both ignored)
+    write_audio(root / "ravdess" / "Actor_01" / "03-01-03-02-02-02-01.flac", np.zeros(16000, np.float32))
+    write_audio(root / "ravdess" / "Actor_01" / "03-02-03-01-01-01-01.flac", voiced_tone(seconds=0.5))
+    write_audio(root / "ravdess" / "Actor_01" / "notes.flac", voiced_tone(seconds=0.5))
+    rng = np.random.default_rng(0)
+    labels = np.array([f[0] for f in FER])
+    np.savez(
+        root / "fer2013.npz",
+        images=rng.integers(0, 256, (len(FER), 48, 48), dtype=np.uint8),
+        labels=labels,
+        usage=np.array([f[1] for f in FER]),
+        ids=np.array([f"{f[1]}_{i}" for i, f in enumerate(FER)]),
+        classes=np.array(dc.FER_CLASS_NAMES),
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def face_weights(tmp_path_factory) -> Path:
+    return _fake_face_weights(tmp_path_factory.mktemp("face") / "face_expression")
+
+
+@pytest.fixture(scope="module")
+def extractors(face_weights):
+    return dc.default_extractor(face_weights)
+
+
+@pytest.fixture(scope="module")
+def built(fake_data, extractors, tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    cfg = dc.BuildConfig(data_dir=fake_data, out=out, seed=3, composites_per_clip=2)
+    manifest = dc.build(cfg, extractors)
+    return out, manifest
+
+
+def _load(out: Path, source: str, split: str) -> dict[str, np.ndarray]:
+    return dict(np.load(out / source / f"{split}.npz", allow_pickle=False))
+
+
+# ------------------------------------------------------------------ pure parts
+
+
+def test_valence_table_is_shared_and_off_the_class_edges():
+    from aumdf.losses import NEUTRAL_BAND
+
+    assert set(dc.RAVDESS_EMOTIONS.values()) <= set(dc.VALENCE)
+    assert set(dc.FER_EMOTIONS) <= set(dc.VALENCE)
+    for emo, v in dc.VALENCE.items():
+        assert -3 <= v <= 3 and abs(abs(v) - NEUTRAL_BAND) > 0.1, emo
+    cls = {e: dc.sentiment_class(v) for e, v in dc.VALENCE.items()}
+    assert cls["happy"] == cls["surprised"] == 2
+    assert cls["neutral"] == cls["calm"] == 1
+    assert {cls[e] for e in ("sad", "angry", "fearful", "disgust")} == {0}
+    assert dc.VALENCE["happy"] > dc.VALENCE["neutral"] > dc.VALENCE["sad"] > dc.VALENCE["angry"]
+
+
+def test_sentiment_class_matches_the_model_bins():
+    from aumdf.losses import sentiment_classes
+
+    s = np.array([-3, -0.5, -0.49, 0, 0.49, 0.5, 3], np.float32)
+    assert dc._classes(s).tolist() == sentiment_classes(torch.tensor(s)).tolist() == [0, 0, 1, 1, 1, 2, 2]
+
+
+@pytest.mark.parametrize("stem, actor, emotion", [
+    ("03-01-05-02-01-01-12", 12, 5), ("14_03-01-03-02-01-01-14", 14, 3), ("Actor_03-01-08-01-02-02-24", 24, 8),
+])
+def test_parse_ravdess_name(stem, actor, emotion):
+    f = dc.parse_ravdess_name(stem)
+    assert f["actor"] == actor and f["emotion"] == emotion and f["modality"] == 3
+
+
+def test_parse_ravdess_name_rejects_other_files():
+    assert dc.parse_ravdess_name("notes") is None
+    assert dc.parse_ravdess_name("03-01-05-02-01-12") is None
+
+
+def test_actor_splits_cover_every_actor_once_and_balance_sexes():
+    seen = [a for actors in dc.ACTOR_SPLITS.values() for a in actors]
+    assert sorted(seen) == list(range(1, 25))
+    for split, actors in dc.ACTOR_SPLITS.items():
+        assert sum(a % 2 for a in actors) * 2 == len(actors), split  # half odd (male), half even (female)
+    assert dc.actor_split(1) == "train" and dc.actor_split(20) == "valid" and dc.actor_split(24) == "test"
+    with pytest.raises(dc.CorpusError):
+        dc.actor_split(25)
+
+
+def test_draw_composites_same_class_every_clip_used_and_spread():
+    rng = np.random.default_rng(0)
+    audio = [0, 1, 2, 2, 0]
+    text = [0, 0, 0, 1, 2, 2, 2, 2]
+    face = [2, 1, 0, 0, 2]
+    triples, skipped = dc.draw_composites(audio, text, face, per_clip=3, rng=rng)
+    assert skipped == {}
+    assert len(triples) == 3 * len(audio)
+    for t, a, f in triples:
+        assert text[t] == audio[a] == face[f]
+    assert Counter_of(a for _, a, _ in triples) == {a: 3 for a in range(len(audio))}
+    # class 0 has 3 texts and 6 draws: each text used exactly twice (no replacement before a pool is spent)
+    class0_texts = [t for t, a, _ in triples if audio[a] == 0]
+    assert Counter_of(class0_texts) == {0: 2, 1: 2, 2: 2}
+
+
+def test_draw_composites_skips_clips_without_partner_and_is_seeded():
+    triples, skipped = dc.draw_composites([0, 1], [0], [0, 1], 2, np.random.default_rng(0))
+    assert skipped == {1: 1} and all(a == 0 for _, a, _ in triples)
+    a = dc.draw_composites([0, 0, 2], [0, 0, 0, 2], [0, 2, 2], 2, np.random.default_rng(5))
+    b = dc.draw_composites([0, 0, 2], [0, 0, 0, 2], [0, 2, 2], 2, np.random.default_rng(5))
+    assert a == b
+
+
+def Counter_of(xs):
+    from collections import Counter
+
+    return dict(Counter(xs))
+
+
+def test_make_composites_refuses_mixed_splits():
+    from features.spec import FeatureSpec, ModalitySpec
+
+    spec = FeatureSpec(*(ModalitySpec(m, 2) for m in MODALITIES))
+    t = dc.Item("mosi", "train", "t", 1.0, feats=dc._only(spec, text=np.ones((2, 2))))
+    a = dc.Item("ravdess", "test", "a", 2.0, "happy", dc._only(spec, audio=np.ones((3, 2))))
+    f = dc.Item("fer2013", "train", "f", 2.0, "happy", dc._only(spec, vision=np.ones((1, 2))))
+    with pytest.raises(ValueError, match="another split"):
+        dc.make_composites([t], [a], [f], "train", 1, np.random.default_rng(0))
+
+
+def test_pack_pads_back_and_keeps_absent_modalities_empty():
+    from features.spec import FeatureSpec, ModalitySpec
+
+    spec = FeatureSpec(ModalitySpec("text", 2, max_len=3), ModalitySpec("audio", 3), ModalitySpec("vision", 4))
+    items = [
+        dc.Item("mosi", "train", "x", 1.0, feats=dc._only(spec, text=np.ones((3, 2)))),
+        dc.Item("fer2013", "train", "y", -2.0, "sad", dc._only(spec, vision=2 * np.ones((1, 4)))),
+    ]
+    a = dc.pack(items, spec)
+    assert a["text"].shape == (2, 3, 2) and a["text_lengths"].tolist() == [3, 0]
+    assert a["audio"].shape == (2, 0, 3) and a["audio_lengths"].tolist() == [0, 0]
+    assert a["vision"].shape == (2, 1, 4) and a["vision_lengths"].tolist() == [0, 1]
+    assert np.all(a["vision"][1] == 2) and np.all(a["vision"][0] == 0)
+    assert a["teacher_view"].tolist() == [False, False]
+    assert a["source"].tolist() == ["mosi", "fer2013"] and a["parts"].shape == (2, 3)
+    too_long = dc.Item("mosi", "train", "z", 1.0, feats=dc._only(spec, text=np.ones((4, 2))))
+    with pytest.raises(ValueError, match="spec allows 3"):
+        dc.pack([too_long], spec)
+    empty = dc.pack([], spec)
+    assert empty["text"].shape == (0, 0, 2) and empty["parts"].shape == (0, 3)
+
+
+# ------------------------------------------------------------------ the build, end to end
+
+
+def test_corpus_spec_is_the_app_extractors_spec(built, face_weights):
+    from features.pipeline import ClipExtractor
+
+    out, manifest = built
+    expected = ClipExtractor.build(face_weights=str(face_weights)).feature_spec()  # the app's defaults
+    assert expected.text.layout == "unaligned"
+    for s in dc.SOURCES:
+        spec = dc.FeatureSpec.from_dict(json.loads((out / s / "feature_spec.json").read_text()))
+        assert spec.diff(expected) == [] and spec == expected
+    assert dc.FeatureSpec.from_dict(manifest["feature_spec"]) == expected
+
+
+def test_text_sources_follow_their_labels_and_modes(built):
+    out, manifest = built
+    for source, rows, key in (("mosi", MOSI_ROWS, lambda r: f"mosi:{r[0]}"),
+                              ("mosei", MOSEI_ROWS, lambda r: f"mosei:{r[0]}/{r[1]}")):
+        by_id = {key(r): r for r in rows}
+        for split in dc.SPLITS:
+            a = _load(out, source, split)
+            mode = {"valid": ("dev", "valid")}.get(split, (split,))
+            expect = {key(r) for r in rows if r[-1] in mode and key(r) not in {"mosi:a_5", "mosei:v6/1_2"}}
+            assert set(a["ids"].tolist()) == expect
+            for i, sid in enumerate(a["ids"]):
+                assert a["labels"][i] == pytest.approx(by_id[sid][-2], abs=1e-6)
+            assert np.all(a["text_lengths"] > 0)
+            assert np.all(a["audio_lengths"] == 0) and np.all(a["vision_lengths"] == 0)
+            assert not a["teacher_view"].any() and set(a["source"].tolist()) <= {source}
+    assert sum(manifest["skipped"]["mosi"].values()) == 1  # the empty transcript
+    assert list(manifest["skipped"]["mosei"]) == ["none of the 2 words is in the vocabulary (glove-6B-50d)"]
+
+
+def test_text_features_are_the_extractors_own(built, extractors):
+    out, _ = built
+    a = _load(out, "mosi", "train")
+    i = a["ids"].tolist().index("mosi:a_1")
+    f = extractors.extract_arrays(transcript=MOSI_ROWS[0][1]).text
+    assert a["text_lengths"][i] == len(f.values) == 7
+    np.testing.assert_array_equal(a["text"][i, : len(f.values)], f.values)
+
+
+def test_long_transcripts_are_cut_like_the_app_does(built, extractors):
+    out, _ = built
+    cap = extractors.feature_spec().text.max_len
+    long_text = " ".join(["good"] * (cap + 10))
+    values, reason = dc.extract_transcript(extractors, long_text)
+    assert reason is None and values.shape == (cap, 50)
+
+
+def test_ravdess_split_by_actor_with_valence_labels_and_sentence(built, fake_data, extractors):
+    out, manifest = built
+    for split, actor in (("train", 1), ("valid", 19), ("test", 21)):
+        a = _load(out, "ravdess", split)
+        assert len(a["ids"]) == len(RAVDESS[actor])  # the silent clip, the song and the stray file are not here
+        for i, sid in enumerate(a["ids"]):
+            f = dc.parse_ravdess_name(sid.split(":")[1])
+            assert f["actor"] == actor
+            emo = dc.RAVDESS_EMOTIONS[f["emotion"]]
+            assert a["emotion"][i] == emo and a["labels"][i] == dc.VALENCE[emo]
+            sentence = extractors.text.extract(dc.RAVDESS_STATEMENTS[f["statement"]]).values
+            assert a["text_lengths"][i] == len(sentence) == 6
+            np.testing.assert_array_equal(a["text"][i, :6], sentence)
+            assert 90 <= a["audio_lengths"][i] <= 110  # 1 s at 100 frames per second
+            assert a["vision_lengths"][i] == 0
+    assert list(manifest["skipped"]["ravdess"]) == ["audio missing: silence"]
+    assert "ravdess:03-01-03-02-02-02-01" in manifest["skipped_examples"]["ravdess"][0]
+
+
+def test_ravdess_audio_is_the_extractors_own(built, fake_data, extractors):
+    out, _ = built
+    a = _load(out, "ravdess", "valid")
+    i = 0
+    path = next((fake_data / "ravdess").rglob(a["ids"][i].split(":")[1] + ".flac"))
+    sentence = dc.RAVDESS_STATEMENTS[dc.parse_ravdess_name(path.stem)["statement"]]
+    clip = extractors.extract(path, transcript=sentence)  # what the app computes for this file
+    n = a["audio_lengths"][i]
+    assert n == len(clip.audio.values)
+    np.testing.assert_allclose(a["audio"][i, :n], clip.audio.values, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(a["text"][i, : a["text_lengths"][i]], clip.text.values)
+
+
+def test_long_clips_are_pooled_like_the_app_does(extractors, tmp_path):
+    from tests.media import voiced_tone, write_audio
+
+    p = write_audio(tmp_path / "03-01-03-01-01-01-02.flac", voiced_tone(seconds=2.5))
+    clip = dc.RavdessClip(p, "ravdess:03-01-03-01-01-01-02", 2, "happy", 1, 1, "train")
+    feats, reasons, _ = dc.extract_ravdess([clip], extractors, cache_dir=None)
+    assert reasons == {}
+    assert feats[clip.id][1].shape == (extractors.feature_spec().audio.max_len, 74)  # 250 frames pooled to 150
+
+
+def test_fer_split_by_usage_one_frame_embedded_like_a_crop(built, fake_data, extractors):
+    out, _ = built
+    z = np.load(fake_data / "fer2013.npz")
+    for split, usage in (("train", "Training"), ("valid", "PublicTest"), ("test", "PrivateTest")):
+        a = _load(out, "fer2013", split)
+        idx = [i for i, f in enumerate(FER) if f[1] == usage]
+        assert sorted(a["ids"].tolist()) == sorted(f"fer2013:{usage}_{i}" for i in idx)
+        assert np.all(a["vision_lengths"] == 1) and a["vision"].shape[1:] == (1, 128)
+        assert np.all(a["text_lengths"] == 0) and np.all(a["audio_lengths"] == 0)
+        for k, sid in enumerate(a["ids"]):
+            i = int(sid.rsplit("_", 1)[1])
+            emo = dc.FER_EMOTIONS[FER[i][0]]
+            assert a["emotion"][k] == emo and a["labels"][k] == dc.VALENCE[emo]
+        first = int(a["ids"][0].rsplit("_", 1)[1])
+        expect = extractors.vision.embed([z["images"][first]])
+        np.testing.assert_allclose(a["vision"][0, 0], expect[0], rtol=1e-5, atol=1e-6)
+
+
+def test_composites_join_parts_of_one_split_and_class(built):
+    out, manifest = built
+    parts = {}
+    for s in dc.NATURAL_SOURCES:
+        for split in dc.SPLITS:
+            a = _load(out, s, split)
+            for i, sid in enumerate(a["ids"]):
+                parts[sid] = (split, a, i)
+    for split in dc.SPLITS:
+        c = _load(out, "composite", split)
+        n_clips = len(_load(out, "ravdess", split)["ids"])
+        assert len(c["ids"]) == 2 * n_clips  # every clip has partners of its class in the fake data
+        assert c["teacher_view"].all() and set(c["source"].tolist()) == {"composite"}
+        for i in range(len(c["ids"])):
+            t_id, a_id, f_id = c["parts"][i]
+            assert t_id.split(":")[0] in ("mosi", "mosei") and a_id.startswith("ravdess:") and f_id.startswith("fer2013:")
+            labels = []
+            for m, pid in zip(MODALITIES, (t_id, a_id, f_id)):
+                psplit, arr, j = parts[pid]
+                assert psplit == split
+                n = arr[f"{m}_lengths"][j]
+                assert c[f"{m}_lengths"][i] == n > 0
+                np.testing.assert_array_equal(c[m][i, :n], arr[m][j, :n])
+                labels.append(arr["labels"][j])
+            assert len(set(dc._classes(labels).tolist())) == 1
+            assert c["labels"][i] == pytest.approx(np.mean(labels), abs=1e-6)
+            assert dc._classes([c["labels"][i]])[0] == dc._classes(labels)[0]
+    assert manifest["stats"]["composite"]["train"]["teacher_view"] == len(_load(out, "composite", "train")["ids"])
+
+
+def test_reader_loads_every_source_unchanged_and_batches_mix(built):
+    from torch.utils.data import DataLoader
+
+    from train.data import collate, load_dataset
+
+    out, _ = built
+    splits = load_dataset("mosi", out / "fer2013", layout="features")
+    assert len(splits.test) == sum(f[1] == "PrivateTest" for f in FER)
+    corpus = dc.load_demo_corpus(out)
+    ds = corpus.dataset("train")
+    assert len(ds) == sum(corpus.manifest["stats"][s]["train"]["n"] for s in dc.SOURCES)
+    batch = next(iter(DataLoader(ds, batch_size=len(ds), collate_fn=collate)))
+    assert batch.masks["text"].any(1).sum() < len(ds)  # FER samples have no text
+    assert set(batch.features) == set(MODALITIES)
+    teacher = corpus.dataset("train", ["composite"])
+    tb = next(iter(DataLoader(teacher, batch_size=len(teacher), collate_fn=collate)))
+    assert all(bool(tb.masks[m].any(1).all()) for m in MODALITIES)
+
+
+def test_rebuild_is_deterministic_and_reuses_the_audio_cache(built, fake_data, extractors, tmp_path):
+    out, manifest = built
+    assert any((out / "cache").rglob("*.npz"))
+    again = tmp_path / "again"
+    # the cache under the first output makes the second build skip audio extraction
+    import shutil
+
+    shutil.copytree(out / "cache", again / "cache")
+    m2 = dc.build(dc.BuildConfig(data_dir=fake_data, out=again, seed=3, composites_per_clip=2), extractors)
+    assert m2["seconds"]["audio_extractor_cpu"] == 0.0
+    for split in dc.SPLITS:
+        a, b = _load(out, "composite", split), _load(again, "composite", split)
+        assert a["parts"].tolist() == b["parts"].tolist()
+        np.testing.assert_array_equal(a["labels"], b["labels"])
+
+
+def test_limit_caps_each_natural_source_and_split(fake_data, extractors, tmp_path):
+    m = dc.build(dc.BuildConfig(data_dir=fake_data, out=tmp_path, limit=2, composites_per_clip=1), extractors)
+    for s in dc.NATURAL_SOURCES:
+        for split in dc.SPLITS:
+            assert m["stats"][s][split]["n"] <= 2
+
+
+def test_bad_data_dir_says_what_is_missing(tmp_path, extractors):
+    with pytest.raises(dc.CorpusError, match="does not exist"):
+        dc.build(dc.BuildConfig(data_dir=tmp_path / "nope", out=tmp_path / "o"), extractors)
+    (tmp_path / "d" / "mosi").mkdir(parents=True)
+    with pytest.raises(dc.CorpusError, match="label.csv"):
+        dc.build(dc.BuildConfig(data_dir=tmp_path / "d", out=tmp_path / "o"), extractors)
+
+
+def test_cli_reports_a_missing_folder_without_a_traceback(tmp_path, capsys):
+    rc = dc.main(["--data-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--quiet"])
+    assert rc == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the real data (small subset)
+
+
+@pytest.mark.media
+@pytest.mark.slow
+def test_real_data_subset(shared, tmp_path):
+    from features.types import FeatureError
+
+    try:
+        ex = dc.default_extractor()
+    except FeatureError as e:  # the shipped face-expression weights are not trained yet
+        pytest.skip(f"the app's extractors cannot be built here: {e}")
+    m = dc.build(dc.BuildConfig(data_dir=shared / "data", out=tmp_path, limit=4, composites_per_clip=1), ex)
+    for s in dc.NATURAL_SOURCES:
+        for split in dc.SPLITS:
+            assert 0 < m["stats"][s][split]["n"] <= 4, (s, split)
+    assert m["stats"]["composite"]["train"]["n"] >= 1
+    corpus = dc.load_demo_corpus(tmp_path)
+    assert corpus.feature_spec == ex.feature_spec()
+    r = _load(tmp_path, "ravdess", "test")
+    assert all(dc.actor_split(dc.parse_ravdess_name(i.split(":")[1])["actor"]) == "test" for i in r["ids"])
+    # RAVDESS sentences last about 3-4 s: 300-400 frames at 100 Hz, pooled to the spec's 150
+    assert np.all(r["audio_lengths"] == ex.feature_spec().audio.max_len)
