@@ -107,8 +107,9 @@ class AudioExtractor:
     def extract(self, samples: np.ndarray, sr: int) -> ModalityFeatures:
         """samples: [S] mono float (any rate). Returns values [T, dim], times [T, 2] (10 ms frames).
 
-        extras: f0 [T] (Hz, NaN unvoiced), voiced_prob [T], voiced [T] bool, frame_times [T] (centres),
-        peak_dbfs. Missing (with reason) when the clip is empty, silent, or has no voiced frame.
+        extras: f0 [T] (Hz, NaN unvoiced), voiced_prob [T], voiced [T] bool, active [T] bool (within
+        30 dB of the loudest frame), frame_times [T] (centres), peak_dbfs. Missing (with reason) only
+        when the clip is too short or silent; audible unvoiced sound is kept with F0 = VUV = 0.
         """
         t_start = time.perf_counter()
         out = self._extract(samples, sr)
@@ -144,11 +145,11 @@ class AudioExtractor:
         )
         T = len(f0)
         voiced = voiced & np.isfinite(f0)
-        # pyin marks a few frames of plain noise voiced with probability ~0.01; demand a confident few
+        # pyin marks a few frames of plain noise voiced with probability ~0.01: keep only confident runs.
+        # Audible but unvoiced sound (whisper, noise, badly compressed speech) stays present with
+        # F0 = VUV = 0, as COVAREP reports it; only silence makes the modality missing.
         if int((voiced & (vprob >= 0.5)).sum()) < 3:
-            return ModalityFeatures.missing(
-                self.name, self.dim, "no voiced frame: the audio holds no speech-like sound", peak_dbfs=peak_db
-            )
+            voiced = np.zeros_like(voiced)
         f0z = np.where(voiced, f0, 0.0)
 
         S = librosa.stft(y, n_fft=n_fft, hop_length=hop, center=True)[:, :T]  # [F, T]
@@ -162,6 +163,7 @@ class AudioExtractor:
         rms = librosa.feature.rms(S=mag, frame_length=n_fft)[0, :T]
         zcr = librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop, center=True)[0, :T]
         energy = rms / (rms.max() + 1e-12)
+        active = 20 * np.log10(energy + 1e-12) > -30  # within 30 dB of the loudest frame
         # creak proxy: energetic, low zero-crossing (not a fricative) yet aperiodic, or very low F0
         creak = energy * np.clip((1 - vprob) * (zcr < 0.1) + voiced * (f0z < 90) * (f0z > 0), 0, 1)
 
@@ -185,6 +187,7 @@ class AudioExtractor:
                 "f0": np.where(voiced, f0, np.nan).astype(np.float32),
                 "voiced_prob": vprob.astype(np.float32),
                 "voiced": voiced,
+                "active": active,
                 "frame_times": centres.astype(np.float32),
                 "peak_dbfs": peak_db,
                 "feature_names": self.feature_names,

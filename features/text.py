@@ -265,6 +265,7 @@ class TextExtractor:
 
 # --------------------------------------------------------------- recogniser
 _DECODER = None
+_ALIGNER = None
 _SKIP = re.compile(r"^(<s>|</s>|<sil>|\[.*\]|\+\+.*\+\+)$")
 
 
@@ -310,3 +311,43 @@ def recognise(samples: np.ndarray, sr: int) -> list[Word]:
             continue
         words.append(Word(text, seg.start_frame / frate, (seg.end_frame + 1) / frate, float(seg.prob)))
     return words
+
+
+def align(samples: np.ndarray, sr: int, transcript: str) -> list[Word] | None:
+    """Forced alignment of a known transcript (pocketsphinx 5 `set_align_text`): its words with times.
+
+    Returns None when it cannot align: pocketsphinx missing, a word absent from its pronouncing
+    dictionary (no letter-to-sound rules ship with it), silence, or a failed search. Callers then
+    fall back to spreading the words over the voiced span.
+    """
+    global _ALIGNER
+    try:
+        import pocketsphinx
+    except ImportError:
+        return None
+    words = [w for w in re.findall(r"[a-z0-9']+", transcript.lower().replace("\u2019", "'")) if w.strip("'")]
+    if not words:
+        return None
+    y = np.asarray(samples, np.float32).reshape(-1)
+    if sr != 16000 and len(y):
+        import librosa
+
+        y = librosa.resample(y, orig_sr=sr, target_sr=16000)
+    if len(y) == 0 or np.max(np.abs(y)) < 10 ** (-50 / 20):
+        return None
+    if _ALIGNER is None:
+        _ALIGNER = pocketsphinx.Decoder(samprate=16000, loglevel="FATAL")
+    d = _ALIGNER
+    if any(d.lookup_word(w) is None for w in words):
+        return None
+    try:
+        d.set_align_text(" ".join(words))
+        d.start_utt()
+        d.process_raw((np.clip(y, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
+        d.end_utt()
+        frate = float(d.config["frate"])
+        segs = [(re.sub(r"\(\d+\)$", "", s.word), s.start_frame, s.end_frame) for s in d.seg()]
+    except Exception:  # pocketsphinx raises RuntimeError when the search finds no path
+        return None
+    out = [Word(w, a / frate, (b + 1) / frate) for w, a, b in segs if not _SKIP.match(w)]
+    return out if [w.text for w in out] == words else None

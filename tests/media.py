@@ -5,10 +5,12 @@ Nothing here reads real data; the astronaut photo ships with scikit-image.
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 # container extension -> (video codec, audio codec, pixel format)
 VIDEO_CODECS = {
@@ -133,3 +135,17 @@ def write_audio(path: str | Path, samples: np.ndarray, sr: int = 16000, file_sr:
         s.layout = "mono"
         _encode_audio(c, s, samples, sr)
     return path
+
+
+@pytest.fixture(scope="session")
+def text_cache(tmp_path_factory):
+    """A per-session word-vector cache ($AUMDF_CACHE): the GloVe conversion runs once per test session,
+    and never touches the user's cache or the repository. Import it into a test module to use it."""
+    path = tmp_path_factory.getbasetemp() / "aumdf-cache"
+    old = os.environ.get("AUMDF_CACHE")
+    os.environ["AUMDF_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("AUMDF_CACHE", None)
+    else:
+        os.environ["AUMDF_CACHE"] = old

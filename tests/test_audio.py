@@ -44,10 +44,12 @@ def test_silence_is_missing_not_zeros(extractor):
     assert not out.present and "silence" in out.missing_reason and out.values.shape == (0, 74)
 
 
-def test_noise_without_voicing_is_missing(extractor):
+def test_audible_noise_is_present_but_unvoiced(extractor):
     noise = 0.05 * np.random.default_rng(1).standard_normal(32000).astype(np.float32)
     out = extractor.extract(noise, 16000)
-    assert not out.present and "voiced" in out.missing_reason
+    assert out.present and not out.extras["voiced"].any() and out.extras["active"].mean() > 0.9
+    assert np.all(out.values[:, AUDIO_FEATURE_NAMES.index("F0")] == 0)
+    assert np.all(out.values[:, AUDIO_FEATURE_NAMES.index("HMPDM_0")] == 0)  # no harmonics to measure
 
 
 def test_unvoiced_frames_have_zero_f0_and_vuv(extractor):

@@ -7,6 +7,7 @@ import pytest
 
 from features.text import TextExtractor, Word, load_vectors, recognise, recogniser_available, spread_words, tokenize
 from features.types import FeatureError
+from tests.media import text_cache  # noqa: F401  (fixture)
 
 # the published glove.6B.50d.txt line for "the"
 THE_50D = [
@@ -16,21 +17,6 @@ THE_50D = [
     4.0071, -0.18594, -0.52287, -0.31681, 0.00059213, 0.0074449, 0.17778, -0.15897, 0.012041, -0.054223,
     -0.29871, -0.15749, -0.34758, -0.045637, -0.44251, 0.18785, 0.0027849, -0.18411, -0.11514, -0.78581,
 ]
-
-
-@pytest.fixture(scope="session")
-def text_cache(tmp_path_factory):
-    import os
-
-    # one conversion per test session, in a temporary cache (never the user's, never the repo)
-    path = tmp_path_factory.getbasetemp() / "aumdf-cache"
-    old = os.environ.get("AUMDF_CACHE")
-    os.environ["AUMDF_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("AUMDF_CACHE", None)
-    else:
-        os.environ["AUMDF_CACHE"] = old
 
 
 @pytest.fixture(scope="session")

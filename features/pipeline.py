@@ -1,0 +1,309 @@
+"""Clip -> the model's three inputs, in the paper's unaligned or word-aligned layout (§4.2.1, Table 2).
+
+    extractor = ClipExtractor.build(embedder="onet")            # or ClipExtractor(text=..., audio=..., vision=...)
+    clip = extractor.extract("talk.mp4", transcript="it was great")
+    clip.audio.values            # [T_a, 74] float32, clip.audio.times [T_a, 2] seconds
+    extractor.feature_spec()     # what a checkpoint trained on these features must expect
+
+Layouts
+- "unaligned": every modality keeps its own frame rate: words, 100 Hz audio frames, sampled face
+  frames. Sequences longer than max_lens (default 25 / 150 / 100) are shortened: text is truncated
+  (as the public datasets do), audio and vision are average-pooled over equal consecutive chunks
+  so the whole clip stays covered (`overflow="truncate"` cuts them instead).
+- "aligned": one time step per word (default at most 50, the MOSI/MOSEI setting): audio frames
+  whose centre lies inside the word's span are averaged, and so are face frames overlapping it; a
+  word with no face frame takes the nearest face frame in time (extras say how far). Word times come
+  from the recogniser, or are spread over the voiced span of the audio. Without words there is no
+  word axis: audio and vision are then pooled into equal chunks, and extras say so.
+
+A modality that cannot be extracted is returned missing with its reason; nothing is invented.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from features.spec import FeatureSpec, ModalitySpec
+from features.types import ClipFeatures, DecodeError, FeatureError, ModalityFeatures
+
+UNALIGNED_MAX_LENS = (25, 150, 100)
+ALIGNED_MAX_LEN = 50
+
+
+def pool_frames(values: np.ndarray, times: np.ndarray, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Average-pool [T, d] frames into at most max_len equal consecutive chunks; times [T, 2] -> chunk spans."""
+    T = len(values)
+    if max_len <= 0 or T <= max_len:
+        return values, times
+    chunks = np.array_split(np.arange(T), max_len)
+    v = np.stack([values[c].mean(0) for c in chunks]).astype(np.float32)
+    t = np.array([[times[c[0], 0], times[c[-1], 1]] for c in chunks], np.float32)
+    return v, t
+
+
+def align_to_words(
+    values: np.ndarray, times: np.ndarray, word_times: np.ndarray, nearest: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Average frames [T, d] (times [T, 2]) inside each word span [W, 2].
+
+    A frame belongs to a word when its interval overlaps the word's. Words with no frame take the
+    frame nearest in time when `nearest` (else the nearest anyway, as audio frames are dense).
+    Returns (values [W, d], frame counts [W], gap [W] seconds from the word to the frame used).
+    """
+    W, d = len(word_times), values.shape[1]
+    out = np.zeros((W, d), np.float32)
+    counts = np.zeros(W, np.int64)
+    gaps = np.zeros(W, np.float32)
+    centres = times.mean(1)
+    for i, (s, e) in enumerate(word_times):
+        inside = (times[:, 1] > s) & (times[:, 0] < e)
+        if inside.any():
+            out[i] = values[inside].mean(0)
+            counts[i] = int(inside.sum())
+        else:
+            mid = (s + e) / 2
+            j = int(np.argmin(np.abs(centres - mid)))
+            out[i] = values[j]
+            gaps[i] = float(max(times[j, 0] - e, s - times[j, 1], 0.0))
+    return out, counts, gaps
+
+
+class ClipExtractor:
+    """Runs the three extractors on a clip and lays their outputs out for the model.
+
+    text / audio / vision: extractor instances (see `build` for defaults from plain options).
+    layout: "unaligned" | "aligned"; max_lens: (text, audio, vision) — default (25, 150, 100)
+    unaligned, (50, 50, 50) aligned; overflow: "pool" | "truncate" for long audio/vision sequences;
+    recognise_speech: run pocketsphinx when no transcript is given; align_transcript: time a given
+    transcript's words by forced alignment (default: in the aligned layout only; falls back to
+    spreading the words over the voiced span); max_side: longest side of decoded frames (pixels).
+    """
+
+    def __init__(
+        self,
+        text=None,
+        audio=None,
+        vision=None,
+        layout: str = "unaligned",
+        max_lens: Sequence[int] | None = None,
+        overflow: str = "pool",
+        recognise_speech: bool = True,
+        align_transcript: bool | None = None,
+        max_side: int = 480,
+    ) -> None:
+        from features.audio import AudioExtractor
+        from features.text import TextExtractor
+        from features.vision import VisionExtractor
+
+        if layout not in ("unaligned", "aligned"):
+            raise FeatureError(f"layout must be 'unaligned' or 'aligned', got {layout!r}")
+        if overflow not in ("pool", "truncate"):
+            raise FeatureError(f"overflow must be 'pool' or 'truncate', got {overflow!r}")
+        self.text = text if text is not None else TextExtractor()
+        self.audio = audio if audio is not None else AudioExtractor()
+        self.vision = vision if vision is not None else VisionExtractor()
+        self.layout, self.overflow = layout, overflow
+        if max_lens is None:
+            max_lens = UNALIGNED_MAX_LENS if layout == "unaligned" else (ALIGNED_MAX_LEN,) * 3
+        if len(max_lens) != 3 or any(int(m) <= 0 for m in max_lens):
+            raise FeatureError(f"max_lens must be three positive lengths (text, audio, vision), got {max_lens}")
+        if layout == "aligned" and len(set(max_lens)) != 1:
+            raise FeatureError(f"aligned layout shares one word axis: max_lens must be equal, got {tuple(max_lens)}")
+        self.max_lens = tuple(int(m) for m in max_lens)
+        self.recognise_speech, self.max_side = recognise_speech, int(max_side)
+        # forced alignment costs ~0.1 s per second of speech: worth it where word times matter
+        self.align_transcript = (layout == "aligned") if align_transcript is None else bool(align_transcript)
+
+    @classmethod
+    def build(
+        cls,
+        vectors: str | None = None,
+        embedder: str = "fer",
+        face_weights: str | None = None,
+        fps: float = 5.0,
+        device: str = "cpu",
+        **kwargs: Any,
+    ) -> "ClipExtractor":
+        """Default extractors from plain options (what the CLI, the predictor and the app pass)."""
+        from features.audio import AudioExtractor
+        from features.text import TextExtractor
+        from features.vision import VisionExtractor
+
+        return cls(
+            text=TextExtractor(vectors),
+            audio=AudioExtractor(),
+            vision=VisionExtractor(embedder=embedder, fps=fps, weights=face_weights, device=device),
+            **kwargs,
+        )
+
+    # ---------------------------------------------------------------- spec
+    def feature_spec(self) -> FeatureSpec:
+        common = {"layout_overflow": self.overflow}
+        if self.layout == "aligned":
+            common = {"aligned_to": "words"}
+        return FeatureSpec(
+            text=ModalitySpec("text", self.text.dim, self.layout, self.max_lens[0], self.text.extractor,
+                              {**self.text.spec_settings, **common}),
+            audio=ModalitySpec("audio", self.audio.dim, self.layout, self.max_lens[1], self.audio.extractor,
+                               {**self.audio.spec_settings, **common}),
+            vision=ModalitySpec("vision", self.vision.dim, self.layout, self.max_lens[2], self.vision.extractor,
+                                {**self.vision.spec_settings, "max_side": self.max_side, **common}),
+        )
+
+    # ---------------------------------------------------------------- entry points
+    def extract(self, path: str | Path, transcript: str | None = None) -> ClipFeatures:
+        """Decode `path` (audio and/or video) and extract all three modalities.
+
+        Raises DecodeError when the file cannot be read at all; a missing or undecodable track only
+        makes its modality missing.
+        """
+        from features.decode import NoStreamError, decode_audio, decode_video, probe
+
+        t0 = time.perf_counter()
+        info = probe(path)
+        reasons: dict[str, str] = {}
+        audio = frames = None
+        dec: dict[str, float] = {}
+        t = time.perf_counter()
+        try:
+            audio = decode_audio(path, sr=self.audio.sr)
+        except NoStreamError:
+            reasons["audio"] = "no audio track"
+        except DecodeError as e:
+            reasons["audio"] = f"audio track could not be decoded: {e}"
+        dec["audio"] = time.perf_counter() - t
+        t = time.perf_counter()
+        try:
+            frames = decode_video(path, fps=self.vision.fps, max_side=self.max_side)
+        except NoStreamError:
+            reasons["vision"] = "no video track (audio-only file)"
+        except DecodeError as e:
+            reasons["vision"] = f"video track could not be decoded: {e}"
+        dec["vision"] = time.perf_counter() - t
+        if audio is None and frames is None:
+            raise DecodeError(f"{path}: neither audio nor video could be decoded ({reasons})")
+        clip = self.extract_arrays(audio=audio, frames=frames, transcript=transcript, reasons=reasons,
+                                   duration=info.duration or None)
+        clip.meta.update(path=str(path), probe=info.to_dict(), decode_seconds=dec,
+                         seconds=time.perf_counter() - t0)
+        return clip
+
+    def extract_arrays(
+        self,
+        audio: tuple[np.ndarray, int] | None = None,
+        frames: tuple[np.ndarray, np.ndarray] | None = None,
+        transcript: str | None = None,
+        reasons: dict[str, str] | None = None,
+        duration: float | None = None,
+    ) -> ClipFeatures:
+        """Extract from already-decoded media (e.g. a webcam recording).
+
+        audio: (samples [S] float mono, sr) or None; frames: (frames [n, H, W, 3] uint8 RGB, times [n] s)
+        or None; transcript: the user's text, or None to recognise speech when possible.
+        reasons: why a None input is absent (default "no audio track" / "no video frames").
+        """
+        from features.text import align, recognise, recogniser_available
+
+        t0 = time.perf_counter()
+        reasons = dict(reasons or {})
+        meta: dict[str, Any] = {"layout": self.layout, "transcript": transcript}
+
+        if audio is not None:
+            samples, sr = audio
+            a = self.audio.extract(samples, sr)
+            duration = duration or len(samples) / sr
+        else:
+            a = ModalityFeatures.missing("audio", self.audio.dim, reasons.get("audio", "no audio track"))
+        if frames is not None:
+            v = self.vision.extract(*frames)
+            if duration is None and len(frames[1]):
+                duration = float(frames[1][-1]) + 1.0 / self.vision.fps
+        else:
+            v = ModalityFeatures.missing("vision", self.vision.dim, reasons.get("vision", "no video frames"))
+
+        words = None
+        if transcript is not None and not isinstance(transcript, str):
+            raise FeatureError(f"transcript must be text, got {type(transcript).__name__}")
+        has_text = transcript is not None and transcript.strip() != ""
+        if has_text and self.align_transcript and a.present and a.extras["voiced"].any():
+            t = time.perf_counter()
+            words = align(*audio, transcript)
+            meta["align_seconds"] = time.perf_counter() - t
+            meta["aligned_words"] = words is not None
+        if not has_text:
+            if not a.present:
+                text_reason = f"no transcript given, and no speech to recognise ({a.missing_reason})"
+            elif not self.recognise_speech:
+                text_reason = "no transcript given (speech recognition is off)"
+            elif not recogniser_available():
+                text_reason = "no transcript given and no offline speech recogniser installed (pip install pocketsphinx)"
+            else:
+                t = time.perf_counter()
+                words = recognise(*audio)
+                meta["recognise_seconds"] = time.perf_counter() - t
+                meta["recognised"] = " ".join(w.text for w in words)
+                text_reason = "the speech recogniser found no words"
+        span = None
+        if a.present:
+            # words are spread over the voiced part, or over the audible part when nothing is voiced
+            sel = a.extras["voiced"] if a.extras["voiced"].any() else a.extras["active"]
+            ft = a.extras["frame_times"][sel]
+            span = (float(ft[0]), float(ft[-1]) + 0.01)
+        elif duration:
+            span = (0.0, float(duration))
+        if has_text or words:
+            tx = self.text.extract(transcript if has_text else None, words, span)
+        else:
+            tx = ModalityFeatures.missing("text", self.text.dim, text_reason)
+        tx.seconds += meta.get("recognise_seconds", 0.0) + meta.get("align_seconds", 0.0)
+
+        if self.layout == "unaligned":
+            tx, a, v = self._unaligned(tx, a, v)
+        else:
+            tx, a, v = self._aligned(tx, a, v)
+        meta["seconds"] = time.perf_counter() - t0
+        return ClipFeatures(text=tx, audio=a, vision=v, duration=float(duration or 0.0), meta=meta)
+
+    # ---------------------------------------------------------------- layouts
+    def _shorten(self, m: ModalityFeatures, max_len: int, pool: bool) -> ModalityFeatures:
+        T = len(m.values)
+        if not m.present or T <= max_len:
+            return m
+        if pool:
+            m.values, m.times = pool_frames(m.values, m.times, max_len)
+            m.extras["pooled_from"] = T
+        else:
+            m.values, m.times = m.values[:max_len], m.times[:max_len]
+            m.extras["truncated_from"] = T
+        return m
+
+    def _unaligned(self, tx, a, v):
+        pool = self.overflow == "pool"
+        return (
+            self._shorten(tx, self.max_lens[0], pool=False),
+            self._shorten(a, self.max_lens[1], pool),
+            self._shorten(v, self.max_lens[2], pool),
+        )
+
+    def _aligned(self, tx, a, v):
+        L = self.max_lens[0]
+        if not tx.present or not np.all(np.isfinite(tx.times)):
+            # no word axis to align to: keep the layout's length, cover the clip evenly
+            for m in (a, v):
+                if m.present:
+                    m.values, m.times = pool_frames(m.values, m.times, L)
+                    m.extras["alignment"] = "no words: pooled into equal chunks"
+            return tx, a, v
+        tx = self._shorten(tx, L, pool=False)
+        wt = tx.times
+        for m, nearest in ((a, False), (v, True)):
+            if not m.present:
+                continue
+            vals, counts, gaps = align_to_words(m.values, m.times, wt, nearest)
+            m.extras.update(alignment="words", frames_per_word=counts, nearest_gap_s=gaps, unaligned_len=len(m.values))
+            m.values, m.times = vals, wt.copy()
+        return tx, a, v
