@@ -1,0 +1,44 @@
+"""What the demo's tests share: a generated talking-head clip and a Predictor on a random checkpoint.
+
+The checkpoint is randomly initialised and saved with the real extractors' feature spec: it tests
+the plumbing (upload -> extract -> model -> page), never a result. The extractors use MTCNN's own
+ONet embedding for faces, which needs no trained weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tests.media import astronaut_frame, noface_frame, voiced_tone, write_video
+
+TRANSCRIPT = "i really loved this movie it was great"
+
+
+def make_clip(path: Path, seconds: float = 3.0, face: bool = True, audio: bool = True, fps: int = 10,
+              size: tuple[int, int] = (320, 240)) -> Path:
+    """A clip with the astronaut's face (or a faceless texture) and a voiced tone (or no audio track)."""
+    frame = astronaut_frame(*size) if face else noface_frame(*size)
+    n = max(1, int(round(seconds * fps)))
+    # a slow drift so consecutive frames differ like real video
+    frames = np.stack([np.roll(frame, i % 8, axis=1) for i in range(n)])
+    sound = None
+    if audio:
+        sound = np.concatenate([voiced_tone(f0=140.0, seconds=seconds / 2, seed=1),
+                                voiced_tone(f0=190.0, seconds=seconds - seconds / 2, seed=2)])
+    return write_video(path, frames, fps=fps, audio=sound)
+
+
+def make_predictor(root: Path, max_seconds: float = 60.0):
+    """Real extractors (faces embedded by ONet) + a random student/teacher pair saved with their spec."""
+    import torch
+
+    from aumdf.predict import Predictor
+    from features.pipeline import ClipExtractor
+    from tests.test_predict import tiny_checkpoint
+
+    torch.set_num_threads(1)
+    extractor = ClipExtractor.build(embedder="onet")
+    tiny_checkpoint(root, extractor.feature_spec())
+    return Predictor.from_checkpoint(root, extractor=extractor, device="cpu", max_seconds=max_seconds)

@@ -1,0 +1,220 @@
+"""The demo through its public API (gradio_client), on clips the tests generate.
+
+The app runs on a randomly initialised checkpoint saved with the real extractors' feature spec:
+these tests check the plumbing (upload, extraction, cached toggles, errors, limits), not a score.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("gradio")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+from tests.demo_support import TRANSCRIPT, make_clip, make_predictor  # noqa: E402
+
+# gradio's queue trips pandas deprecation warnings that are not ours to fix
+pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword is deprecated).*")
+ROOT = Path(__file__).resolve().parents[1]
+MAX_SECONDS = 5.0  # small limits so the tests can cross them cheaply
+MAX_FILE_SIZE = "1mb"
+CONTROLS = dict(text=True, audio=True, visual=True, drop_rate=0.0, seed=0, model="student", query="text",
+                head="mean", layer="1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import app
+
+    predictor = make_predictor(tmp_path_factory.mktemp("ck"), max_seconds=MAX_SECONDS)
+    demo = app.build_demo(predictor)
+    port = free_port()
+    app.launch(demo, "127.0.0.1", port, max_file_size=MAX_FILE_SIZE, prevent_thread_lock=True, quiet=True)
+    yield demo, f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    d = tmp_path_factory.mktemp("media")
+    return {
+        "clip": make_clip(d / "talk.mp4", seconds=3.0),
+        "no_audio": make_clip(d / "silent_film.mp4", seconds=2.0, audio=False),
+        "no_face": make_clip(d / "landscape.mp4", seconds=2.0, face=False),
+        "long": make_clip(d / "long.mp4", seconds=MAX_SECONDS + 1.5, fps=5, size=(160, 120)),
+        "empty": _write(d / "empty.mp4", b""),
+        "not_video": _write(d / "notes.mp4", b"these are not video frames\n" * 200),
+        "huge": _write(d / "huge.mp4", os.urandom(3 * 1024 * 1024)),
+    }
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def analyse(client: Client, path: Path, transcript: str = TRANSCRIPT, **controls):
+    out = client.predict(handle_file(str(path)), transcript, **{**CONTROLS, **controls}, api_name="/analyse")
+    words, faces, wave, tokens, message, result, score, gates, attention, availability = out
+    return dict(words=words, faces=faces, wave=wave, tokens=tokens, message=message, result=result, score=score,
+                gates=gates, attention=attention, availability=availability)
+
+
+def predict(client: Client, **controls) -> dict:
+    result, score, gates, attention, availability = client.predict(**{**CONTROLS, **controls}, api_name="/predict")
+    return dict(result=result, score=score, gates=gates, attention=attention, availability=availability)
+
+
+@pytest.fixture(scope="module")
+def analysed(server, media):
+    """One client session that has analysed the main clip (the features stay cached on the server)."""
+    client = Client(server[1], verbose=False)
+    return client, analyse(client, media["clip"])
+
+
+def test_endpoints_are_named(server):
+    api = Client(server[1], verbose=False).view_api(print_info=False, return_format="dict")
+    eps = api["named_endpoints"]
+    assert {"/analyse", "/predict", "/retranscribe"} <= set(eps)
+    assert [p["parameter_name"] for p in eps["/predict"]["parameters"]] == list(CONTROLS)
+
+
+def test_analyse_returns_a_prediction(analysed):
+    _, out = analysed
+    r = out["result"]
+    assert math.isfinite(r["score"]) and r["label"] in ("negative", "neutral", "positive")
+    assert r["bin7"] == round(max(-3, min(3, r["score"])))
+    assert {m: s["state"] for m, s in r["availability"].items()} == {"text": "present", "audio": "present", "vision": "present"}
+    assert math.isfinite(r["teacher"]["score"])  # the teacher's score beside the student's
+    assert "student:" in out["score"] and "teacher:" in out["score"]
+    assert set(r["gates"]) == {"text>audio", "text>vision", "audio>text", "audio>vision", "vision>text", "vision>audio"}
+    assert out["gates"]["type"] == "plotly" and out["attention"]["type"] == "plotly" and out["wave"]["type"] == "plotly"
+    assert len(out["faces"]) > 0 and "p = " in out["faces"][0]["caption"]
+    assert [t["token"].strip() for t in out["tokens"]] == TRANSCRIPT.split()
+
+
+def test_switching_a_modality_off_changes_availability_and_output(analysed):
+    client, first = analysed
+    full = predict(client)
+    assert full["result"]["score"] == pytest.approx(first["result"]["score"], abs=1e-6)  # cached features, same run
+    off = predict(client, audio=False)
+    assert off["result"]["availability"]["audio"]["state"] == "switched off"
+    assert off["result"]["availability"]["audio"]["kept"] == 0
+    assert off["result"]["score"] != pytest.approx(full["result"]["score"], abs=1e-7)
+    assert "switched off" in off["availability"]
+    only_text = predict(client, audio=False, visual=False)
+    assert only_text["result"]["modalities"] == ["text"]
+    with pytest.raises(AppError, match="Switch on at least one modality"):
+        predict(client, text=False, audio=False, visual=False)
+
+
+def test_drop_rate_with_a_seed_is_reproducible(analysed):
+    client, _ = analysed
+    a = predict(client, drop_rate=0.5, seed=7)["result"]
+    b = predict(client, drop_rate=0.5, seed=7)["result"]
+    c = predict(client, drop_rate=0.5, seed=8)["result"]
+    assert a["score"] == b["score"] and a["availability"] == b["availability"]
+    assert a["availability"]["audio"]["kept"] < a["availability"]["audio"]["used"]
+    assert (a["availability"], a["score"]) != (c["availability"], c["score"])
+
+
+def test_teacher_and_attention_view(analysed):
+    client, _ = analysed
+    t = predict(client, model="teacher", query="vision", head="2")
+    assert t["result"]["which"] == "teacher" and "student" in t["result"]
+    assert "visual queries, head 2" in t["attention"]["plot"]
+
+
+def test_toggle_server_time_is_small(analysed):
+    client, _ = analysed
+    times = [predict(client, audio=bool(i % 2))["result"]["server_seconds"] for i in range(6)]
+    assert all(t < 5.0 for t in times)  # generous: the benchmark measures the real figure
+
+
+def test_recognised_words_can_be_edited(server, media):
+    client = Client(server[1], verbose=False)
+    out = analyse(client, media["clip"], transcript="")
+    assert out["result"]["availability"]["text"]["state"] in ("present", "missing")
+    tokens, result, *_ = client.predict("what a wonderful film", **CONTROLS, api_name="/retranscribe")
+    assert [t["token"].strip() for t in tokens] == ["what", "a", "wonderful", "film"]
+    assert result["availability"]["text"]["state"] == "present" and result["availability"]["text"]["used"] == 4
+
+
+def test_missing_audio_and_missing_face_are_explained(server, media):
+    client = Client(server[1], verbose=False)
+    r = analyse(client, media["no_audio"])["result"]
+    assert r["availability"]["audio"]["state"] == "missing" and "no audio" in r["availability"]["audio"]["reason"]
+    r = analyse(client, media["no_face"])["result"]
+    assert r["availability"]["vision"]["state"] == "missing" and "no face" in r["availability"]["vision"]["reason"]
+
+
+@pytest.mark.parametrize("name, message", [
+    ("empty", "empty"),
+    ("not_video", "not a readable audio/video file"),
+    ("long", "the limit is 5 s"),
+])
+def test_bad_input_gets_a_message_and_the_app_keeps_serving(server, media, name, message):
+    client = Client(server[1], verbose=False)
+    with pytest.raises(AppError, match=message) as err:
+        analyse(client, media[name])
+    assert "/tmp" not in str(err.value)  # the server's paths stay private
+    with pytest.raises(AppError, match="Analyse a clip first"):
+        predict(client)
+    assert math.isfinite(analyse(client, media["clip"])["result"]["score"])
+
+
+def test_huge_upload_is_refused(server, media):
+    client = Client(server[1], verbose=False)
+    with pytest.raises(Exception, match="(?i)413|too large|file size|exceeds") as err:
+        analyse(client, media["huge"])
+    print("huge upload refused with:", err.value)
+
+
+def test_only_the_apps_own_files_are_served(server):
+    base = server[1]
+    for path in ("gradio_api/file=/etc/passwd", f"gradio_api/file={ROOT / 'app.py'}", "file=/etc/passwd"):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(base + path, timeout=10)
+        assert e.value.code in (403, 404)
+
+
+def test_queue_and_limits_are_configured(server):
+    import app
+
+    demo, _ = server
+    assert demo._queue.max_size == app.QUEUE_SIZE
+    fns = {fn.api_name: fn for fn in demo.fns.values()}
+    assert fns["analyse"].concurrency_limit == app.CONCURRENCY
+
+
+def test_importing_the_app_loads_nothing_and_stays_offline():
+    code = (
+        "import os, sys; os.environ.pop('GRADIO_ANALYTICS_ENABLED', None); os.environ.pop('HF_HUB_OFFLINE', None);"
+        "import app; assert os.environ['GRADIO_ANALYTICS_ENABLED'] == 'False' and os.environ['HF_HUB_OFFLINE'] == '1';"
+        "assert 'features.pipeline' not in sys.modules and 'features.vision' not in sys.modules; print('ok')"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_app_without_a_checkpoint_says_what_is_missing(tmp_path):
+    r = subprocess.run([sys.executable, "app.py", "--checkpoint", str(tmp_path / "none"), "--port", str(free_port())],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "no trained checkpoint" in r.stderr and "python -m train.distill" in r.stderr
