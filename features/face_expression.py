@@ -44,7 +44,7 @@ TRAIN_COMMAND = "python -m train.face_expression"
 class FaceExpressionConfig:
     """Architecture arguments; stored in config.json so a checkpoint rebuilds its own network."""
 
-    widths: tuple[int, ...] = (32, 64, 128, 256)  # channels of each stage; every stage but the last halves h, w
+    widths: tuple[int, ...] = (16, 32, 64, 128)  # channels of each stage; every stage but the last halves h, w
     convs_per_stage: int = 2
     embed_dim: int = EMBED_DIM
     n_classes: int = len(CLASSES)
@@ -90,7 +90,7 @@ class FaceExpressionNet(nn.Module):
 
     def __init__(
         self,
-        widths: Sequence[int] = (32, 64, 128, 256),
+        widths: Sequence[int] = (16, 32, 64, 128),
         convs_per_stage: int = 2,
         embed_dim: int = EMBED_DIM,
         n_classes: int = len(CLASSES),
