@@ -119,3 +119,20 @@ def test_missing_data_is_a_clear_cli_error(tmp_path):
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode != 0
     assert "Traceback" not in r.stderr and "aligned_50.pkl" in r.stderr and "thuiar/MMSA" in r.stderr
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_gloo(mosi_dir, tmp_path):
+    """The DistributedDataParallel path (gloo on CPU): 2 ranks train, rank 0 writes the outputs."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "train.distill", "--dataset", "mosi", "--data-dir", str(mosi_dir), "--out", str(out),
+           "--epochs", "1", "--d-model", "16", "--n-heads", "2", "--batch-size", "16", "--threads", "1",
+           "--no-progress", "--device", "cpu"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240,
+                       env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    assert "device cpu x2" in r.stdout
+    m = json.loads((out / "metrics.json").read_text())
+    assert len(m["student"]["history"]) == 1
+    load_checkpoint(out / "student")

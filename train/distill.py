@@ -408,8 +408,7 @@ def run_phase(
         improved = value < best
         if improved:
             best, best_epoch, bad, best_valid = value, epoch, 0, valid
-            if ctx.main:
-                on_best(epoch, valid)
+            on_best(epoch, valid)  # every rank keeps the best weights; only rank 0 writes them
         else:
             bad += 1
         history.append({"epoch": epoch, "train": train_parts, "valid": valid, "best": improved})
@@ -490,7 +489,8 @@ def train(cfg: TrainConfig) -> Path:
 
         def teacher_best(epoch: int, valid: dict) -> None:
             best_state.update({k: v.detach().clone() for k, v in teacher.state_dict().items()})
-            save_checkpoint(out / "teacher", teacher, splits.feature_spec, _metadata("teacher", cfg, splits, epoch, valid))
+            if ctx.main:
+                save_checkpoint(out / "teacher", teacher, splits.feature_spec, _metadata("teacher", cfg, splits, epoch, valid))
 
         def teacher_valid() -> dict:
             return score(task, *predict(teacher, valid_loader, ctx.device, amp=cfg.amp), names)
@@ -530,7 +530,8 @@ def train(cfg: TrainConfig) -> Path:
 
     def student_best(epoch: int, valid: dict) -> None:
         student_best_state.update({k: v.detach().clone() for k, v in student.state_dict().items()})
-        save_checkpoint(out / "student", student, splits.feature_spec, _metadata("student", cfg, splits, epoch, valid))
+        if ctx.main:
+            save_checkpoint(out / "student", student, splits.feature_spec, _metadata("student", cfg, splits, epoch, valid))
 
     def student_valid() -> dict:
         return score(task, *predict(student, valid_loader, ctx.device, transform=fixed(), amp=cfg.amp), names)
