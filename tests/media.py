@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+ROOT_DIR = Path(__file__).resolve().parents[1]
+
 # container extension -> (video codec, audio codec, pixel format)
 VIDEO_CODECS = {
     ".mp4": ("libx264", "aac", "yuv420p"),
