@@ -161,3 +161,13 @@ def test_regression_file_under_iemocap_name_is_refused(tmp_path):
     write_mult(data, tmp_path / "iemocap_data.pkl")
     with pytest.raises(DataError, match=r"expects \[N, 4, 2\]"):
         load_dataset("iemocap", tmp_path)
+
+
+def test_iemocap_label_names_merge_excited_into_happy():
+    from train.data import iemocap_class
+
+    assert IEMOCAP_CLASSES[iemocap_class("Excited")] == "happy"
+    assert IEMOCAP_CLASSES[iemocap_class("exc")] == IEMOCAP_CLASSES[iemocap_class("hap")] == "happy"
+    assert IEMOCAP_CLASSES[iemocap_class("ang")] == "angry"
+    with pytest.raises(DataError, match="frustrated"):
+        iemocap_class("frustrated")

@@ -44,6 +44,21 @@ LAYOUTS: tuple[str, ...] = ("auto", "mmsa-aligned", "mmsa-unaligned", "mult-alig
 IEMOCAP_CLASSES: tuple[str, ...] = ("neutral", "happy", "sad", "angry")
 
 
+# Emotion names as annotated in IEMOCAP -> class index. "excited" counts as happy, the convention
+# of the 4-class IEMOCAP literature the paper follows; use it when writing feature files from raw labels.
+IEMOCAP_LABELS: dict[str, int] = {"neutral": 0, "neu": 0, "happy": 1, "hap": 1, "excited": 1, "exc": 1,
+                                  "sad": 2, "angry": 3, "ang": 3, "anger": 3, "sadness": 2, "happiness": 1}
+
+
+def iemocap_class(label: str) -> int:
+    """An IEMOCAP emotion label (full name or the corpus' 3-letter code) -> index into IEMOCAP_CLASSES."""
+    key = label.strip().lower()
+    if key not in IEMOCAP_LABELS:
+        raise DataError(f"IEMOCAP label {label!r} is none of the 4 classes {IEMOCAP_CLASSES} (excited counts as "
+                        "happy); leave such utterances out, as the 4-class protocol does")
+    return IEMOCAP_LABELS[key]
+
+
 class DataError(ValueError):
     """Data missing or malformed; the message says what was expected and what to do."""
 
