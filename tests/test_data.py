@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import numpy as np
@@ -171,3 +172,25 @@ def test_iemocap_label_names_merge_excited_into_happy():
     assert IEMOCAP_CLASSES[iemocap_class("ang")] == "angry"
     with pytest.raises(DataError, match="frustrated"):
         iemocap_class("frustrated")
+
+
+def test_feature_files_skip_unlabelled_and_remap_class_names(tmp_path):
+    """Files from `features.extract` may hold unlabelled clips and list classes in their own order."""
+    data = make_synthetic(n=(12, 6, 6), task="classification", seed=8)
+    write_mult(data, tmp_path / "src" / "iemocap_data.pkl")
+    src = load_dataset("iemocap", tmp_path / "src")
+    arrays = {s: dataclasses.replace(src.split(s).arrays) for s in ("train", "valid", "test")}
+    # relabel into the order ("angry", "excited", "neutral", "sad") and mark one clip unlabelled
+    order = ("angry", "excited", "neutral", "sad")
+    to_file = {IEMOCAP_CLASSES.index(n if n != "excited" else "happy"): i for i, n in enumerate(order)}
+    for a in arrays.values():
+        a.labels = np.array([to_file[int(c)] for c in a.labels], dtype=np.int64)
+    arrays["train"].labels[0] = -1
+    write_features(tmp_path / "own", arrays, src.feature_spec, class_names=order)
+    got = load_dataset("iemocap", tmp_path / "own")
+    assert got.stats["unlabelled"] == {"train": 1}
+    np.testing.assert_array_equal(got.train.arrays.labels, src.train.arrays.labels[1:])
+    np.testing.assert_array_equal(got.test.arrays.labels, src.test.arrays.labels)
+    (tmp_path / "own" / "valid.npz").unlink()
+    with pytest.raises(DataError, match="valid.npz is missing"):
+        load_dataset("iemocap", tmp_path / "own")

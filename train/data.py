@@ -377,12 +377,15 @@ def _checked(a: SplitArrays, where: str) -> SplitArrays:
 
 
 def _read_features(data_dir: Path, info: DatasetInfo, stats: dict) -> tuple[dict[str, SplitArrays], FeatureSpec]:
-    """The project's own feature files: `<data_dir>/{train,valid,test}.npz` plus `feature_spec.json`.
+    """The project's own feature files (written by `python -m features.extract --out DIR`, see
+    docs/features.md, or by `write_features`): `<data_dir>/{train,valid,test}.npz` + `feature_spec.json`.
 
     Each npz holds `text`, `audio`, `vision` [n, T_m, d_m] (back-padded), `text_lengths`,
     `audio_lengths`, `vision_lengths` [n], `labels` [n] (float score, or int index into
-    `class_names` for classification) and `ids` [n] str. `feature_spec.json` is
-    `FeatureSpec.to_dict()` plus an optional `class_names` list.
+    `class_names` for classification) and `ids` [n] str; other keys (times, missing reasons) are
+    ignored here. `feature_spec.json` is `FeatureSpec.to_dict()` plus an optional `class_names` list.
+    Unlabelled samples (NaN score, class index -1 or a class outside the dataset's) are left out and
+    counted in stats["unlabelled"].
     """
     spec_path = data_dir / "feature_spec.json"
     try:
@@ -390,13 +393,19 @@ def _read_features(data_dir: Path, info: DatasetInfo, stats: dict) -> tuple[dict
         spec = FeatureSpec.from_dict(meta)
     except (OSError, ValueError, KeyError) as e:
         raise DataError(f"{spec_path} is missing or not a feature specification ({e})") from e
+    remap = None
     if info.task == "classification":
         names = tuple(meta.get("class_names", info.class_names))
-        if names != info.class_names:
-            raise DataError(f"{spec_path}: class_names {names} differ from {info.name}'s {info.class_names}")
+        if names != info.class_names:  # e.g. classes in another order, or "excited" listed apart: map by name
+            remap = np.array([IEMOCAP_LABELS.get(n.strip().lower(), -1) for n in names], dtype=np.int64)
+            if (remap < 0).all():
+                raise DataError(f"{spec_path}: none of the class_names {names} is one of {info.class_names}")
     out = {}
     for split in SPLITS:
         p = data_dir / f"{split}.npz"
+        if not p.is_file():
+            raise DataError(f"{p} is missing: the feature files need train, valid and test splits "
+                            f"(give the transcripts CSV a split/mode column when extracting)")
         try:
             z = np.load(p, allow_pickle=False)
         except (OSError, ValueError) as e:
@@ -408,8 +417,21 @@ def _read_features(data_dir: Path, info: DatasetInfo, stats: dict) -> tuple[dict
         for m in MODALITIES:
             feats[m], counts[m] = _sanitize(z[m])
         lengths = {m: np.clip(z[f"{m}_lengths"].astype(np.int64), 0, feats[m].shape[1]) for m in MODALITIES}
-        labels = z["labels"].astype(np.float32 if info.task == "regression" else np.int64)
-        out[split] = _checked(SplitArrays(feats, lengths, labels, [str(i) for i in z["ids"]]), where)
+        if info.task == "regression":
+            labels = z["labels"].astype(np.float32)
+            keep = np.isfinite(labels)
+        else:
+            labels = z["labels"].astype(np.int64)
+            if remap is not None:
+                labels = np.where((labels >= 0) & (labels < len(remap)), remap[np.clip(labels, 0, len(remap) - 1)], -1)
+            keep = (labels >= 0) & (labels < len(info.class_names))
+        ids = [str(i) for i in z["ids"]]
+        if not keep.all():
+            stats.setdefault("unlabelled", {})[split] = int((~keep).sum())
+            feats = {m: feats[m][keep] for m in MODALITIES}
+            lengths = {m: lengths[m][keep] for m in MODALITIES}
+            labels, ids = labels[keep], [i for i, k in zip(ids, keep) if k]
+        out[split] = _checked(SplitArrays(feats, lengths, labels, ids), where)
         stats["nonfinite"][split] = counts
     return out, spec
 
