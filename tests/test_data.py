@@ -194,3 +194,38 @@ def test_feature_files_skip_unlabelled_and_remap_class_names(tmp_path):
     (tmp_path / "own" / "valid.npz").unlink()
     with pytest.raises(DataError, match="valid.npz is missing"):
         load_dataset("iemocap", tmp_path / "own")
+
+
+def test_reads_what_features_extract_packs(tmp_path):
+    """The contract with features.extract: its packed split files load unchanged."""
+    from features.extract import pack
+    from features.spec import FeatureSpec, ModalitySpec
+
+    spec = FeatureSpec(**{m: ModalitySpec(m, d, "unaligned", t, "test") for m, d, t in
+                          zip(MODS, (5, 4, 3), (6, 8, 7))})
+    rng = np.random.default_rng(0)
+    rows, lens = [], {}
+    (tmp_path / "parts").mkdir()
+    for i, split in enumerate(["train"] * 4 + ["valid"] * 2 + ["test"] * 2):
+        rid = f"clip{i}"
+        L = {"text": 1 + i % 6, "audio": 8, "vision": 0 if i == 1 else 3}  # clip1 has no face
+        lens[rid] = L
+        part = {}
+        for m, d in zip(MODS, (5, 4, 3)):
+            part[f"{m}_values"] = rng.normal(size=(L[m], d)).astype(np.float32)
+            part[f"{m}_times"] = np.zeros((L[m], 2), np.float32)
+            part[f"{m}_missing"] = np.array("no face" if L[m] == 0 else "")
+            part[f"{m}_seconds"] = np.array(0.1, np.float32)
+        part["duration"] = np.array(2.0, np.float32)
+        np.savez(tmp_path / "parts" / f"{rid}.npz", **part)
+        rows.append({"id": rid, "split": split, "label": "" if i == 2 else str(i / 4 - 1)})
+    pack(tmp_path, rows, spec, [])
+    got = load_dataset("mosi", tmp_path)
+    assert got.layout == "features" and got.feature_spec == spec
+    assert got.stats["unlabelled"] == {"train": 1} and got.stats["sizes"] == {"train": 3, "valid": 2, "test": 2}
+    tr = got.train.arrays
+    assert tr.ids == ["clip0", "clip1", "clip3"]
+    assert [int(x) for x in tr.lengths["vision"]] == [3, 0, 3]
+    assert [int(x) for x in tr.lengths["text"]] == [1, 2, 4]
+    batch = collate([got.train[i] for i in range(3)])
+    assert not batch.masks["vision"][1].any()  # an absent modality is a fully masked row, not an error
