@@ -392,6 +392,10 @@ def test_reader_loads_every_source_unchanged_and_batches_mix(built):
     teacher = corpus.dataset("train", ["composite"])
     tb = next(iter(DataLoader(teacher, batch_size=len(teacher), collate_fn=collate)))
     assert all(bool(tb.masks[m].any(1).all()) for m in MODALITIES)
+    # the teacher view is known per batch from the ids alone, and it is exactly "every modality present"
+    complete = np.all([batch.masks[m].any(1).numpy() for m in MODALITIES], axis=0)
+    np.testing.assert_array_equal(dc.teacher_view_mask(batch.ids), complete)
+    assert dc.teacher_view_mask(batch.ids).sum() == len(teacher)
 
 
 def test_rebuild_is_deterministic_and_reuses_the_audio_cache(built, fake_data, extractors, tmp_path):

@@ -54,8 +54,6 @@ import numpy as np
 
 from features.spec import MODALITIES, FeatureSpec
 
-log = logging.getLogger(__name__)
-
 REPO = Path(__file__).resolve().parents[1]
 SPLITS: tuple[str, str, str] = ("train", "valid", "test")
 SOURCES: tuple[str, ...] = ("mosi", "mosei", "ravdess", "fer2013", "composite")
@@ -739,6 +737,16 @@ def _cpu_name() -> str:
 # ----------------------------------------------------------------------------- reading it back
 
 
+def teacher_view_mask(ids: Sequence[str]) -> np.ndarray:
+    """[b] bool: which samples of a batch have a complete teacher view (the composites), from `Batch.ids`.
+
+    Sample ids start with their source (`composite:`, `mosi:`, ...), so a trainer that mixes sources
+    needs no extra array to know where distillation terms apply.
+    """
+    return np.array([str(i).startswith("composite:") for i in ids], dtype=bool)
+
+
+
 @dataclass
 class DemoCorpus:
     """A built corpus: per source a `train.data.DatasetSplits`, plus the manifest."""
@@ -820,7 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         composites_per_clip=args.composites_per_clip, limit=args.limit, workers=max(1, args.workers),
         cache=not args.no_cache, face_weights=args.face_weights, vectors=args.vectors, progress=not args.quiet,
     )
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("gensim").setLevel(logging.WARNING)  # its INFO lines about memory-mapping say nothing here
     try:
         manifest = build(cfg)
     except (CorpusError, FeatureError) as e:
