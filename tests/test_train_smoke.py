@@ -136,3 +136,14 @@ def test_torchrun_two_cpu_processes_gloo(mosi_dir, tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert len(m["student"]["history"]) == 1
     load_checkpoint(out / "student")
+
+
+def test_seeds_flag_trains_one_run_per_seed(mosi_dir, tmp_path):
+    from train.distill import main
+    from train.evaluate import find_students
+
+    main(["--dataset", "mosi", "--data-dir", str(mosi_dir), "--out", str(tmp_path / "s"), "--seeds", "7", "8",
+          "--epochs", "1", "--d-model", "16", "--n-heads", "2", "--threads", "1", "--no-progress"])
+    assert [p.parent.name for p in find_students(tmp_path / "s")] == ["seed_7", "seed_8"]
+    cfg7 = json.loads((tmp_path / "s" / "seed_7" / "train_config.json").read_text())
+    assert cfg7["seed"] == 7 and cfg7["seeds"] == []

@@ -136,6 +136,39 @@ class TrainConfig:
 
 # ------------------------------------------------------------------ CLI from the dataclass
 
+HELP = {
+    "dataset": "mosi | mosei | iemocap",
+    "data_dir": "folder with the dataset files (default data/<dataset>/), or one pickle file",
+    "layout": f"one of {', '.join(LAYOUTS)}; auto takes the first present (docs/training.md)",
+    "max_lens": "max frames text audio vision (Table 2), applied to unaligned layouts; 0 keeps all",
+    "d_model": "shared width d (Table 2: hidden 300)",
+    "dropout": "dropout inside the REM/MMT blocks",
+    "head_dropout": "dropout on the fused representation (Table 2: 0.8)",
+    "use_dwam": "DWAM on (ablation: --no-use-dwam)",
+    "use_rem": "REM on (ablation: --no-use-rem)",
+    "lambda_reg": "λ1 of eq. 42", "lambda_csd": "λ2 of eq. 42", "lambda_srd": "λ3 of eq. 42",
+    "use_reg": "L_reg term on (ablation)", "use_csd": "L_CSD term on (ablation)", "use_srd": "L_SRD term on (ablation)",
+    "drop_rates": "RPRM frame drop rates p, one drawn per student batch",
+    "epochs": "epochs per phase (Table 2: 20)",
+    "teacher_epochs": "teacher epochs; 0 = --epochs",
+    "grad_clip": "max gradient norm; 0 = off",
+    "n_heads": "attention heads (d_model must be divisible by it)", "n_layers": "MMT layers",
+    "batch_size": "samples per batch (per process under torchrun; not given in the paper)",
+    "lr": "Adam learning rate (Table 2: 0.001)", "weight_decay": "Adam weight decay",
+    "seed": "seed of initialisation, shuffles and frame drops", "num_workers": "DataLoader worker processes",
+    "patience": "early stopping: epochs without validation improvement (Table 2: 20)",
+    "seeds": "several seeds: one run each under OUT/seed_<s>/",
+    "out": "output folder (default runs/<dataset>/<name>)",
+    "name": "run name (default a timestamp)",
+    "teacher": "an existing teacher checkpoint folder: skip the teacher phase",
+    "device": "auto | cpu | cuda | cuda:N",
+    "amp": "mixed precision (CUDA only)",
+    "deterministic": "deterministic algorithms (torch.use_deterministic_algorithms, warn only)",
+    "threads": "torch.set_num_threads; 0 keeps the default",
+    "resume": "continue from OUT/last.pt",
+    "progress": "tqdm progress bars with each loss part",
+}
+
 
 def build_parser(defaults: TrainConfig | None = None) -> argparse.ArgumentParser:
     defaults = defaults or TrainConfig()
@@ -147,13 +180,14 @@ def build_parser(defaults: TrainConfig | None = None) -> argparse.ArgumentParser
         flag = "--" + f.name.replace("_", "-")
         value = getattr(defaults, f.name)
         kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        h = HELP.get(f.name, f.name.replace("_", " "))
         if kind.startswith("bool"):
-            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=value, help=h)
         elif kind.startswith("tuple"):
             elem = float if "float" in kind else int
-            ap.add_argument(flag, type=elem, nargs="*" if f.name == "seeds" else "+", default=value)
+            ap.add_argument(flag, type=elem, nargs="*" if f.name == "seeds" else "+", default=value, help=h)
         else:
-            ap.add_argument(flag, type={"int": int, "float": float}.get(kind, str), default=value)
+            ap.add_argument(flag, type={"int": int, "float": float}.get(kind, str), default=value, help=h)
     return ap
 
 
