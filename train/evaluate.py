@@ -220,7 +220,7 @@ def write_figure(res: dict[str, Any], out: Path) -> list[Path]:
     fig.update_layout(title=f"{res['dataset']}: metrics against frame drop rate ({res['split']} split)",
                       height=380, width=320 * len(keys), showlegend=False)
     written = [out / "drop_curve.html"]
-    fig.write_html(written[0], include_plotlyjs="cdn")
+    fig.write_html(written[0], include_plotlyjs=True)  # self-contained: opens offline
     try:
         fig.write_image(out / "drop_curve.png")
         written.append(out / "drop_curve.png")
