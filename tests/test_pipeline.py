@@ -95,6 +95,10 @@ def test_extract_arrays_for_predecoded_media(unaligned):
     assert clip2.audio.missing_reason == "no audio track" and clip2.text.present
 
 
+def test_warmup_runs(unaligned):
+    assert unaligned.warmup() > 0
+
+
 def test_feature_spec_matches_outputs(unaligned):
     spec = unaligned.feature_spec()
     assert spec.dims == (50, 74, 256) and spec.max_lens == (25, 150, 100)
