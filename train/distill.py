@@ -318,14 +318,19 @@ def _load(cfg: TrainConfig) -> DatasetSplits:
 def _loader(ds, cfg: TrainConfig, ctx: Context, train: bool, epoch: int = 0) -> DataLoader:
     if not train:
         return DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, collate_fn=collate, num_workers=cfg.num_workers)
+    # The last incomplete training batch is dropped (MOSI: 1281 = 40 * 32 + 1): CSD contrasts samples
+    # within a batch and is void on a single one, which under DDP would also leave CSD's parameters
+    # without a gradient. Tiny datasets (fewer samples than a batch) keep their one batch.
+    drop_last = len(ds) // ctx.world >= cfg.batch_size
     if ctx.ddp:
         sampler = DistributedSampler(ds, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=cfg.seed)
         sampler.set_epoch(epoch)
-        return DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers)
+        return DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+                          num_workers=cfg.num_workers, drop_last=drop_last)
     # the shuffle depends only on (seed, epoch): a resumed run sees the same order as an uninterrupted one
     g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
     return DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, generator=g, collate_fn=collate,
-                      num_workers=cfg.num_workers)
+                      num_workers=cfg.num_workers, drop_last=drop_last)
 
 
 def _fixed_drop(rates: Sequence[float], seed: int) -> Callable[[], Callable[[Batch, int], Batch]]:
