@@ -3,7 +3,9 @@
 Dimension legend: b - clips, t - frames of one modality (padded), d_m - width of modality m
 
 Each modality is cut to the feature spec's `max_len` (the length the checkpoint was trained with;
-0 means no limit) and padded to it, so a clip at inference has the same shapes as one in training.
+0 means no limit) and, by default, padded to it, so a clip has the same shapes as in training. The
+model masks padding everywhere (packed LSTMs, masked attention and pooling), so `pad=False` — pad
+only to the longest clip — gives the same prediction with less work; the predictor uses that.
 A modality the extractor reported missing becomes an all-False mask with length 0: its frames are
 zeros the model never reads (RPRM's whole-modality absence, paper §3.3). Masks are built from the
 lengths here, never inferred from zero frames.
@@ -48,10 +50,11 @@ def batch_from_features(
     spec: FeatureSpec,
     device: torch.device | str = "cpu",
     ids: list[str] | None = None,
+    pad: bool = True,
 ) -> Batch:
     """One clip or a list of clips -> Batch.
 
-    features[m]: [b, t_m, d_m] with t_m = spec[m].max_len when set, else the longest clip (at least 1)
+    features[m]: [b, t_m, d_m] with t_m = spec[m].max_len when set and `pad`, else the longest clip (at least 1)
     masks[m]:    [b, t_m] True on the first `frames_used` frames of a present modality
     lengths[m]:  [b] frames used (0 for a missing modality)
     """
@@ -64,7 +67,7 @@ def batch_from_features(
     feats, lengths = {}, {}
     for m in MODALITIES:
         d = spec[m].dim
-        t = spec[m].max_len if spec[m].max_len > 0 else max(1, max(u[m] for u in used))
+        t = spec[m].max_len if pad and spec[m].max_len > 0 else max(1, max(u[m] for u in used))
         x = np.zeros((len(clips), t, d), np.float32)  # b t d
         for i, (c, u) in enumerate(zip(clips, used)):
             if u[m]:

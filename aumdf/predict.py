@@ -388,7 +388,8 @@ class Predictor:
         seed = int(seed)
         spec = self.spec
         used = frames_used(clip, spec)
-        batch = batch_from_features(clip, spec, device=self.device)
+        # padding to max_len changes nothing under the model's masks (tested) and costs ~25 % more time
+        batch = batch_from_features(clip, spec, device=self.device, pad=False)
         batch = drop_modalities(batch, [m for m in MODALITIES if m not in on])
         if drop_rate > 0:
             batch = drop_frames(batch, drop_rate, torch.Generator().manual_seed(seed))

@@ -218,3 +218,14 @@ def test_app_without_a_checkpoint_says_what_is_missing(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "no trained checkpoint" in r.stderr and "python -m train.distill" in r.stderr
+
+
+def test_the_documented_client_example_runs(server, media, capsys):
+    """docs/app.md's gradio_client example, run as written against this server and clip."""
+    doc = (ROOT / "docs" / "app.md").read_text()
+    section = doc.split("## API (gradio_client)", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    code = code.replace('"http://127.0.0.1:7860/"', repr(server[1])).replace('"talk.mp4"', repr(str(media["clip"])))
+    exec(compile(code, "docs/app.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1].endswith("switched off")

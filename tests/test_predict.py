@@ -78,6 +78,17 @@ def test_batch_from_features_several_clips_and_bad_width():
         batch_from_features(clip, SPEC)
 
 
+def test_padding_to_max_len_does_not_change_the_prediction(predictor):
+    """The predictor skips padding to max_len; the model's masks must make that invisible."""
+    model = predictor.models["student"]
+    for lengths in ((4, 30, 7), (1, 3, 10), (6, 20, 1)):
+        clip = fake_clip(lengths=lengths, seed=sum(lengths))
+        with torch.inference_mode():
+            padded = model(batch_from_features(clip, SPEC, pad=True)).prediction
+            tight = model(batch_from_features(clip, SPEC, pad=False)).prediction
+        torch.testing.assert_close(padded, tight, atol=1e-5, rtol=1e-5)
+
+
 def test_labels_and_modality_names():
     assert [sentiment_label(s) for s in (-1.0, -0.5, 0.2, 0.5, 2.9)] == ["negative", "negative", "neutral", "positive", "positive"]
     assert [bin7(s) for s in (-4.0, -2.5, 0.49, 1.6, 3.3)] == [-3, -2, 0, 2, 3]
