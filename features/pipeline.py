@@ -46,13 +46,13 @@ def pool_frames(values: np.ndarray, times: np.ndarray, max_len: int) -> tuple[np
 
 
 def align_to_words(
-    values: np.ndarray, times: np.ndarray, word_times: np.ndarray, nearest: bool
+    values: np.ndarray, times: np.ndarray, word_times: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Average frames [T, d] (times [T, 2]) inside each word span [W, 2].
 
-    A frame belongs to a word when its interval overlaps the word's. Words with no frame take the
-    frame nearest in time when `nearest` (else the nearest anyway, as audio frames are dense).
-    Returns (values [W, d], frame counts [W], gap [W] seconds from the word to the frame used).
+    A frame belongs to a word when its interval overlaps the word's. A word with no such frame takes
+    the frame nearest in time (dense audio frames almost never need this; sparse face frames may).
+    Returns (values [W, d], frame counts [W] (0 = nearest frame used), gap [W] seconds to that frame).
     """
     W, d = len(word_times), values.shape[1]
     out = np.zeros((W, d), np.float32)
@@ -309,10 +309,10 @@ class ClipExtractor:
             return tx, a, v
         tx = self._shorten(tx, L, pool=False)
         wt = tx.times
-        for m, nearest in ((a, False), (v, True)):
+        for m in (a, v):
             if not m.present:
                 continue
-            vals, counts, gaps = align_to_words(m.values, m.times, wt, nearest)
+            vals, counts, gaps = align_to_words(m.values, m.times, wt)
             m.extras.update(alignment="words", frames_per_word=counts, nearest_gap_s=gaps, unaligned_len=len(m.values))
             m.values, m.times = vals, wt.copy()
         return tx, a, v

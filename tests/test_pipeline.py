@@ -131,7 +131,7 @@ def test_align_to_words_known_answer():
     v = np.array([[0.0], [2.0], [4.0], [6.0]], np.float32)
     t = np.array([[0, 1], [1, 2], [2, 3], [3, 4]], np.float32)
     words = np.array([[0.0, 2.0], [2.5, 2.9], [10.0, 11.0]], np.float32)
-    out, counts, gaps = align_to_words(v, t, words, nearest=True)
+    out, counts, gaps = align_to_words(v, t, words)
     np.testing.assert_allclose(out[:, 0], [1.0, 4.0, 6.0])
     np.testing.assert_array_equal(counts, [2, 1, 0])
     assert gaps[2] == pytest.approx(6.0)  # the word at 10 s took the frame ending at 4 s
