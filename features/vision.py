@@ -203,6 +203,9 @@ class VisionExtractor:
         n, H, W = frames.shape[:3]
         scale = min(1.0, self.detect_side / max(H, W)) if self.detect_side else 1.0
         boxes, probs, points = [], [], []
+        if min(H, W) * scale < self.min_face_size:
+            # smaller than the smallest face MTCNN looks for: its image pyramid would be empty
+            return [None] * n, [None] * n, [None] * n
         for i in range(0, n, self.batch_size):
             batch = frames[i : i + self.batch_size]
             if scale < 1.0:

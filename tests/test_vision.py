@@ -53,6 +53,13 @@ def test_no_face_is_missing_with_reason(onet):
     assert not out.present and "no face" in out.missing_reason and out.values.shape == (0, 256)
 
 
+def test_frames_smaller_than_a_face_are_missing_not_a_crash(onet):
+    out = onet.extract(np.zeros((2, 1, 1, 3), np.uint8), np.array([0.0, 0.2]))
+    assert not out.present and "no face" in out.missing_reason
+    out = onet.extract(np.zeros((1, 30, 500, 3), np.uint8), np.array([0.0]))
+    assert not out.present
+
+
 def test_frames_without_face_are_left_out_not_filled(onet):
     frames = np.stack([astronaut_frame(), noface_frame(), astronaut_frame()])
     out = onet.extract(frames, np.array([0.0, 0.2, 0.4]))
