@@ -126,7 +126,11 @@ class AudioExtractor:
     def _extract(self, samples: np.ndarray, sr: int) -> ModalityFeatures:
         import librosa
 
-        y = np.asarray(samples, dtype=np.float32)
+        raw = np.asarray(samples)
+        y = raw.astype(np.float32)
+        if raw.dtype.kind in "iu":  # PCM integers (e.g. int16 from a recorder): scale to [-1, 1]
+            info = np.iinfo(raw.dtype)
+            y = (y - (info.max + info.min + 1) / 2) / (info.max - (info.max + info.min + 1) / 2)
         if y.ndim == 2:  # [S, C] or [C, S]: downmix
             y = y.mean(axis=int(np.argmin(y.shape)))
         if y.ndim != 1:

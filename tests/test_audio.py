@@ -84,6 +84,14 @@ def test_h1h2_reflects_harmonic_levels(extractor):
     assert abs(np.median(h) - 12) < 1.5
 
 
+def test_int16_and_stereo_input(extractor):
+    tone = voiced_tone(160.0, 0.5)
+    pcm = (tone * 32767).astype(np.int16)
+    a = extractor.extract(pcm, 16000)
+    b = extractor.extract(np.stack([tone, tone], 1), 16000)  # [S, 2] is downmixed
+    assert abs(np.nanmedian(a.extras["f0"]) - 160) < 8 and a.extras["peak_dbfs"] == pytest.approx(b.extras["peak_dbfs"], abs=0.1)
+
+
 def test_bad_input_is_a_clear_error(extractor):
     from features.types import FeatureError
 
