@@ -159,6 +159,8 @@ def _clip_arrays(clip: ClipFeatures) -> dict[str, np.ndarray]:
         arrays[f"{m}_missing"] = np.array(f.missing_reason or "")
         arrays[f"{m}_seconds"] = np.array(f.seconds, np.float32)
     arrays["duration"] = np.array(clip.duration, np.float32)
+    arrays["text_oov"] = np.array(clip.text.extras.get("oov", []), dtype=str)
+    arrays["text_tokens"] = np.array(len(clip.text.extras.get("tokens", [])))
     return arrays
 
 
@@ -198,7 +200,8 @@ def pack(out_dir: Path, rows: list[dict[str, str]], spec: FeatureSpec, class_nam
         if p.is_file():
             with np.load(p, allow_pickle=False) as z:
                 by_split.setdefault(r["split"], []).append((r, {k: z[k] for k in z.files}))
-    counts = {}
+    counts: dict[str, Any] = {}
+    summary = _summary([a for items in by_split.values() for _, a in items])
     for split, items in by_split.items():
         n = len(items)
         arrays: dict[str, np.ndarray] = {}
@@ -233,7 +236,21 @@ def pack(out_dir: Path, rows: list[dict[str, str]], spec: FeatureSpec, class_nam
     if class_names:
         meta["class_names"] = class_names
     (out_dir / "feature_spec.json").write_text(json.dumps(meta, indent=2))
-    return counts
+    return {"splits": counts, **summary}
+
+
+def _summary(parts: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Missing modalities (count and most common reasons) and out-of-vocabulary words over all clips."""
+    from collections import Counter
+
+    missing = {}
+    for m in MODALITIES:
+        reasons = Counter(str(a[f"{m}_missing"]) for a in parts if str(a[f"{m}_missing"]))
+        missing[m] = {"count": sum(reasons.values()), "reasons": dict(reasons.most_common(5))}
+    oov = Counter(t for a in parts if "text_oov" in a for t in a["text_oov"].tolist())
+    tokens = sum(int(a["text_tokens"]) for a in parts if "text_tokens" in a)
+    return {"missing": missing,
+            "oov": {"words": sum(oov.values()), "of_tokens": tokens, "most_common": dict(oov.most_common(20))}}
 
 
 def run_dataset(args: argparse.Namespace) -> int:
@@ -306,10 +323,10 @@ def run_dataset(args: argparse.Namespace) -> int:
     class_names = []
     if labels and any(not _is_number(x) for x in labels):
         class_names = sorted(set(labels))
-    counts = pack(out_dir, rows, spec, class_names)
+    packed = pack(out_dir, rows, spec, class_names)
     (out_dir / "skipped.json").write_text(json.dumps(skipped, indent=2))
     report = {
-        "out": str(out_dir), "splits": counts, "extracted_now": len(jobs) - sum(1 for j in jobs if j[0] in skipped),
+        "out": str(out_dir), **packed, "extracted_now": len(jobs) - sum(1 for j in jobs if j[0] in skipped),
         "seconds": round(time.perf_counter() - t0, 1), "skipped": skipped, "clips_not_in_csv": unlisted,
     }
     print(json.dumps(report, indent=2))

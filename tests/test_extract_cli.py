@@ -71,6 +71,7 @@ def test_dataset_run_resumes_and_loads_for_training(clip_dir, tmp_path, text_cac
     assert report["splits"] == {"train": 1, "valid": 1, "test": 1}
     assert "no clip file" in report["skipped"]["gone"] and "broken" in report["skipped"]
     assert report["clips_not_in_csv"] == ["extra"]
+    assert report["missing"]["vision"]["count"] == 1 and report["oov"]["of_tokens"] == 3 + 1 + 3
     z = np.load(out / "train.npz")
     assert z["audio"].shape == (1, 150, 74) and 100 <= z["audio_lengths"][0] <= 112  # 1 s + AAC padding
     assert z["text"].shape == (1, 25, 50) and z["text_lengths"][0] == 3 and z["labels"][0] == pytest.approx(1.5)
