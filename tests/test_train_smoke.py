@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -147,3 +148,48 @@ def test_seeds_flag_trains_one_run_per_seed(mosi_dir, tmp_path):
     assert [p.parent.name for p in find_students(tmp_path / "s")] == ["seed_7", "seed_8"]
     cfg7 = json.loads((tmp_path / "s" / "seed_7" / "train_config.json").read_text())
     assert cfg7["seed"] == 7 and cfg7["seeds"] == []
+
+
+def _fake_demo_corpus(root: Path) -> Path:
+    """The layout train.demo_corpus builds (manifest + one feature-file folder per source), from synthetic data:
+    composites complete, natural sources with one modality each."""
+    import dataclasses
+
+    from train.data import write_features
+    from train.demo_corpus import SOURCES
+
+    src = make_synthetic(n=(24, 8, 8), strength=(2.0, 1.5, 1.0), noise=0.4, aligned=False, seed=9)
+    write_mult(src, root / "tmp" / "mosi_data_noalign.pkl")
+    base = load_dataset("mosi", root / "tmp")
+    only = {"mosi": "text", "mosei": "text", "ravdess": "audio", "fer2013": "vision", "composite": None}
+    for s in SOURCES:
+        arrays = {}
+        for split in ("train", "valid", "test"):
+            a = base.split(split).arrays
+            lengths = {m: (v if only[s] in (None, m) else np.zeros_like(v)) for m, v in a.lengths.items()}
+            arrays[split] = dataclasses.replace(a, lengths=lengths, ids=[f"{s}:{split}:{i}" for i in a.ids])
+        write_features(root / s, arrays, base.feature_spec)
+    (root / "manifest.json").write_text(json.dumps({"feature_spec": base.feature_spec.to_dict(), "sources": list(SOURCES)}))
+    return root
+
+
+def test_demo_corpus_run_limits_distillation_to_teacher_views(tmp_path, monkeypatch):
+    from aumdf.distill import Distiller
+
+    root = _fake_demo_corpus(tmp_path / "demo")
+    seen = []
+    real_forward = Distiller.forward
+
+    def spy(self, full, dropped, has_teacher_view=None):
+        seen.append((list(full.ids), has_teacher_view.cpu().numpy().copy()))
+        return real_forward(self, full, dropped, has_teacher_view)
+
+    monkeypatch.setattr(Distiller, "forward", spy)
+    out = train(TrainConfig(dataset="demo", data_dir=str(root), out=str(tmp_path / "run"), epochs=1, **TINY))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["dataset"] == "demo" and m["data_stats"]["sizes"]["train"]["composite"] == 24
+    ids = [i for batch_ids, _ in seen for i in batch_ids]
+    assert len(ids) >= 5 * 24 - 16 and {i.split(":")[0] for i in ids} == {"mosi", "mosei", "ravdess", "fer2013", "composite"}
+    for batch_ids, view in seen:
+        np.testing.assert_array_equal(view, [i.startswith("composite:") for i in batch_ids])
+    assert load_checkpoint(out / "student").metadata["dataset"] == "demo"

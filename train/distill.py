@@ -43,7 +43,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler
 
 from aumdf.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from aumdf.config import AUMDFConfig
@@ -67,7 +67,7 @@ from train.engine import (
 @dataclass
 class TrainConfig:
     # data
-    dataset: str = "mosi"  # mosi | mosei | iemocap
+    dataset: str = "mosi"  # mosi | mosei | iemocap | demo (the demo corpus, docs/demo_corpus.md)
     data_dir: str = ""  # default data/<dataset>/
     layout: str = "auto"  # one of train.data.LAYOUTS
     max_lens: tuple[int, int, int] = (25, 150, 100)  # Table 2 (text, audio, vision); unaligned layouts only
@@ -137,7 +137,7 @@ class TrainConfig:
 # ------------------------------------------------------------------ CLI from the dataclass
 
 HELP = {
-    "dataset": "mosi | mosei | iemocap",
+    "dataset": "mosi | mosei | iemocap | demo (the app's demo corpus, docs/demo_corpus.md)",
     "data_dir": "folder with the dataset files (default data/<dataset>/), or one pickle file",
     "layout": f"one of {', '.join(LAYOUTS)}; auto takes the first present (docs/training.md)",
     "max_lens": "max frames text audio vision (Table 2), applied to unaligned layouts; 0 keeps all",
@@ -276,27 +276,59 @@ class TeacherStep(nn.Module):
 
 
 class StudentStep(nn.Module):
-    """forward(full, dropped) -> (loss, parts). Holds the Distiller (student + CSD/SRD parameters);
-    the frozen teacher inside it is not an nn.Module, so it stays outside DDP."""
+    """forward(full, dropped, has_teacher_view=None) -> (loss, parts). Holds the Distiller (student +
+    CSD/SRD parameters); the frozen teacher inside it is not an nn.Module, so it stays outside DDP."""
 
     def __init__(self, distiller: Distiller):
         super().__init__()
         self.distiller = distiller
 
-    def forward(self, full: Batch, dropped: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        out = self.distiller(full, dropped)
+    def forward(self, full: Batch, dropped: Batch, has_teacher_view: torch.Tensor | None = None):
+        out = self.distiller(full, dropped, has_teacher_view)
         return out.loss, out.parts
 
 
 # ------------------------------------------------------------------ the run
 
 
-def model_config(cfg: TrainConfig, splits: DatasetSplits) -> AUMDFConfig:
-    classification = splits.task == "classification"
+@dataclass
+class TrainData:
+    """What one run reads. A public dataset gives the same train/valid sets to both phases; the demo
+    corpus (docs/demo_corpus.md) trains the teacher on its complete composites only and the student on
+    every source, with the distillation terms limited to samples that have a teacher view."""
+
+    name: str
+    task: str
+    class_names: tuple[str, ...]
+    layout: str
+    source: Path
+    feature_spec: Any  # features.spec.FeatureSpec
+    stats: dict[str, Any]
+    teacher_train: Dataset
+    student_train: Dataset
+    teacher_valid: Dataset
+    student_valid: Dataset
+    test: Dataset
+    teacher_view: Callable[[Sequence[str]], np.ndarray] | None = None  # batch ids -> [b] bool
+
+    @classmethod
+    def from_splits(cls, s: DatasetSplits) -> "TrainData":
+        return cls(s.name, s.task, s.class_names, s.layout, s.source, s.feature_spec, s.stats,
+                   s.train, s.train, s.valid, s.valid, s.test)
+
+
+def labels_of(ds: Dataset) -> np.ndarray:
+    if isinstance(ds, ConcatDataset):
+        return np.concatenate([labels_of(d) for d in ds.datasets])
+    return np.asarray(ds.labels)
+
+
+def model_config(cfg: TrainConfig, data: TrainData) -> AUMDFConfig:
+    classification = data.task == "classification"
     return AUMDFConfig.paper_table2(
-        splits.feature_spec.dims,
-        task=splits.task,
-        n_classes=len(splits.class_names) if classification else 1,
+        data.feature_spec.dims,
+        task=data.task,
+        n_classes=len(data.class_names) if classification else 1,
         d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers,
         dropout=cfg.dropout, head_dropout=cfg.head_dropout,
         use_dwam=cfg.use_dwam, use_rem=cfg.use_rem,
@@ -307,12 +339,25 @@ def default_out(cfg: TrainConfig) -> Path:
     return Path(cfg.out) if cfg.out else Path("runs") / cfg.dataset / (cfg.name or time.strftime("%Y%m%d-%H%M%S"))
 
 
-def _load(cfg: TrainConfig) -> DatasetSplits:
+def _load(cfg: TrainConfig) -> TrainData:
+    if cfg.dataset == "demo":
+        # the corpus keeps the extractor's own lengths (its spec must equal the app's), so no truncation
+        from train.demo_corpus import load_demo_corpus, teacher_view_mask
+
+        c = load_demo_corpus(cfg.data_dir or "data/demo")
+        stats = {"sizes": {s: {k: len(v.split(s)) for k, v in c.sources.items()} for s in ("train", "valid", "test")},
+                 "nonfinite": {k: v.stats["nonfinite"] for k, v in c.sources.items()}}
+        return TrainData(
+            "demo", "regression", (), "features", c.root, c.feature_spec, stats,
+            teacher_train=c.dataset("train", ["composite"]), student_train=c.dataset("train"),
+            teacher_valid=c.dataset("valid", ["composite"]), student_valid=c.dataset("valid"),
+            test=c.dataset("test", ["composite"]), teacher_view=teacher_view_mask,
+        )
     splits = load_dataset(cfg.dataset, cfg.data_dir or None, cfg.layout)
     # Table 2's maximum lengths are for unaligned input; aligned data keep their shared word axis
     if splits.feature_spec.text.layout == "unaligned" and any(cfg.max_lens):
         splits = splits.truncated(cfg.max_lens)
-    return splits
+    return TrainData.from_splits(splits)
 
 
 def _loader(ds, cfg: TrainConfig, ctx: Context, train: bool, epoch: int = 0) -> DataLoader:
@@ -376,7 +421,8 @@ def run_phase(
     make_inputs: Callable[[Batch, Callable[[], float], torch.Generator], tuple],
     validate: Callable[[], dict[str, float]],
     on_best: Callable[[int, dict[str, float]], None],
-    splits: DatasetSplits,
+    train_set: Dataset,
+    task: str,
     cfg: TrainConfig,
     ctx: Context,
     out: Path,
@@ -391,7 +437,6 @@ def run_phase(
                            weight_decay=cfg.weight_decay)
     use_scaler = cfg.amp and ctx.device.type == "cuda" and amp_dtype(ctx.device) == torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    task = splits.task
     start, best, best_epoch, bad, history, best_valid = 1, math.inf, 0, 0, [], {}
 
     last = out / "last.pt"
@@ -413,7 +458,7 @@ def run_phase(
 
     for epoch in range(start, epochs + 1):
         trainable.train()
-        loader = _loader(splits.train, cfg, ctx, train=True, epoch=epoch)
+        loader = _loader(train_set, cfg, ctx, train=True, epoch=epoch)
         pick = random.Random(cfg.seed * 1000 + epoch + 7919 * ctx.rank)
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch + 7919 * ctx.rank)
         sums: dict[str, float] = {}
@@ -480,11 +525,11 @@ def _progress(it, desc: str, enabled: bool):
     return tqdm(it, desc=desc, leave=False, dynamic_ncols=True)
 
 
-def _metadata(role: str, cfg: TrainConfig, splits: DatasetSplits, epoch: int, valid: dict) -> dict[str, Any]:
+def _metadata(role: str, cfg: TrainConfig, data: TrainData, epoch: int, valid: dict) -> dict[str, Any]:
     return {
-        "role": role, "dataset": splits.name, "layout": splits.layout, "task": splits.task,
-        "class_names": list(splits.class_names), "data_source": splits.source.name, "best_epoch": epoch,
-        "valid": _json_safe(valid), "selection": selection_name(splits.task), "train_config": cfg.to_dict(),
+        "role": role, "dataset": data.name, "layout": data.layout, "task": data.task,
+        "class_names": list(data.class_names), "data_source": data.source.name, "best_epoch": epoch,
+        "valid": _json_safe(valid), "selection": selection_name(data.task), "train_config": cfg.to_dict(),
     }
 
 
@@ -494,17 +539,18 @@ def train(cfg: TrainConfig) -> Path:
     out = default_out(cfg)
     t0 = time.perf_counter()
     seed_everything(cfg.seed)
-    splits = _load(cfg)
+    data = _load(cfg)
+    spec, task, names = data.feature_spec, data.task, data.class_names
     if ctx.main:
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / "train_config.json", cfg.to_dict())
-        print(f"{splits.name}: {splits.layout} from {splits.source}, sizes {splits.stats['sizes']}, "
-              f"dims {splits.feature_spec.dims}, device {ctx.device}" + (f" x{ctx.world}" if ctx.ddp else ""))
+        print(f"{data.name}: {data.layout} from {data.source}, sizes {data.stats['sizes']}, "
+              f"dims {spec.dims}, device {ctx.device}" + (f" x{ctx.world}" if ctx.ddp else ""))
     if ctx.ddp:
         dist.barrier()
-    mcfg = model_config(cfg, splits)
-    task, names = splits.task, splits.class_names
-    valid_loader = _loader(splits.valid, cfg, ctx, train=False)
+    mcfg = model_config(cfg, data)
+    teacher_valid_loader = _loader(data.teacher_valid, cfg, ctx, train=False)
+    student_valid_loader = _loader(data.student_valid, cfg, ctx, train=False)
     lambda_reg = cfg.lambda_reg if cfg.use_reg else 0.0
 
     def wrap(module: nn.Module) -> nn.Module:
@@ -513,13 +559,15 @@ def train(cfg: TrainConfig) -> Path:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-        return DDP(module, device_ids=ids)
+        # with a teacher-view mask a batch may hold < 2 complete samples: CSD/SRD's parameters then get
+        # no gradient, which DDP only tolerates when told to look for unused parameters
+        return DDP(module, device_ids=ids, find_unused_parameters=data.teacher_view is not None)
 
     # ---- phase 1: teacher
-    metrics: dict[str, Any] = {"dataset": splits.name, "layout": splits.layout, "task": task, "seed": cfg.seed,
-                               "data_stats": splits.stats, "selection": selection_name(task)}
+    metrics: dict[str, Any] = {"dataset": data.name, "layout": data.layout, "task": task, "seed": cfg.seed,
+                               "data_stats": data.stats, "selection": selection_name(task)}
     if cfg.teacher:
-        loaded = load_checkpoint(cfg.teacher, expected_spec=splits.feature_spec, map_location=ctx.device)
+        loaded = load_checkpoint(cfg.teacher, expected_spec=spec, map_location=ctx.device)
         teacher = loaded.model
         metrics["teacher"] = {"from": str(cfg.teacher), "valid": loaded.metadata.get("valid")}
     else:
@@ -529,22 +577,22 @@ def train(cfg: TrainConfig) -> Path:
         def teacher_best(epoch: int, valid: dict) -> None:
             best_state.update({k: v.detach().clone() for k, v in teacher.state_dict().items()})
             if ctx.main:
-                save_checkpoint(out / "teacher", teacher, splits.feature_spec, _metadata("teacher", cfg, splits, epoch, valid))
+                save_checkpoint(out / "teacher", teacher, spec, _metadata("teacher", cfg, data, epoch, valid))
 
         def teacher_valid() -> dict:
-            return score(task, *predict(teacher, valid_loader, ctx.device, amp=cfg.amp), names)
+            return score(task, *predict(teacher, teacher_valid_loader, ctx.device, amp=cfg.amp), names)
 
         done_before = cfg.resume and (out / "last.pt").exists() and \
             torch.load(out / "last.pt", map_location="cpu", weights_only=False)["phase"] == "student"
         if done_before:
-            loaded = load_checkpoint(out / "teacher", expected_spec=splits.feature_spec, map_location=ctx.device)
+            loaded = load_checkpoint(out / "teacher", expected_spec=spec, map_location=ctx.device)
             teacher = loaded.model
             metrics["teacher"] = {"from": str(out / "teacher"), "valid": loaded.metadata.get("valid")}
         else:
             res = run_phase(
                 "teacher", teacher, wrap(TeacherStep(teacher, lambda_reg)),
                 lambda batch, draw_p, gen: (batch,),
-                teacher_valid, teacher_best, splits, cfg, ctx, out, cfg.teacher_epochs or cfg.epochs,
+                teacher_valid, teacher_best, data.teacher_train, task, cfg, ctx, out, cfg.teacher_epochs or cfg.epochs,
             )
             if best_state:
                 teacher.load_state_dict(best_state)
@@ -570,16 +618,18 @@ def train(cfg: TrainConfig) -> Path:
     def student_best(epoch: int, valid: dict) -> None:
         student_best_state.update({k: v.detach().clone() for k, v in student.state_dict().items()})
         if ctx.main:
-            save_checkpoint(out / "student", student, splits.feature_spec, _metadata("student", cfg, splits, epoch, valid))
+            save_checkpoint(out / "student", student, spec, _metadata("student", cfg, data, epoch, valid))
 
     def student_valid() -> dict:
-        return score(task, *predict(student, valid_loader, ctx.device, transform=fixed(), amp=cfg.amp), names)
+        return score(task, *predict(student, student_valid_loader, ctx.device, transform=fixed(), amp=cfg.amp), names)
 
     def student_inputs(batch: Batch, draw_p: Callable[[], float], gen: torch.Generator) -> tuple:
-        return batch, drop_frames(batch, draw_p(), gen)
+        # CSD/SRD only where a complete teacher view exists (demo corpus); None = every sample
+        view = None if data.teacher_view is None else torch.from_numpy(data.teacher_view(batch.ids)).to(batch.device)
+        return batch, drop_frames(batch, draw_p(), gen), view
 
     res = run_phase("student", distiller, wrap(StudentStep(distiller)), student_inputs, student_valid, student_best,
-                    splits, cfg, ctx, out, cfg.epochs)
+                    data.student_train, task, cfg, ctx, out, cfg.epochs)
     if student_best_state:
         student.load_state_dict(student_best_state)
     elif (out / "student").exists():
@@ -589,11 +639,15 @@ def train(cfg: TrainConfig) -> Path:
 
     # ---- final report (complete modalities; the full robustness tables come from train.evaluate)
     if ctx.main:
-        test_loader = _loader(splits.test, cfg, ctx, train=False)
-        metrics["student"]["valid_complete"] = score(task, *predict(student, valid_loader, ctx.device, amp=cfg.amp), names)
-        metrics["student"]["test_complete"] = score(task, *predict(student, test_loader, ctx.device, amp=cfg.amp), names)
-        metrics["teacher"]["test_complete"] = score(task, *predict(teacher, test_loader, ctx.device, amp=cfg.amp), names)
-        metrics["baseline_valid"] = baseline_metrics(task, splits.train.labels, splits.valid.labels, names)
+        test_loader = _loader(data.test, cfg, ctx, train=False)
+
+        def on(model: nn.Module, loader: DataLoader) -> dict:
+            return score(task, *predict(model, loader, ctx.device, amp=cfg.amp), names)
+
+        metrics["student"]["valid_complete"] = on(student, student_valid_loader)
+        metrics["student"]["test_complete"] = on(student, test_loader)
+        metrics["teacher"]["test_complete"] = on(teacher, test_loader)
+        metrics["baseline_valid"] = baseline_metrics(task, labels_of(data.student_train), labels_of(data.student_valid), names)
         metrics["wall_s"] = time.perf_counter() - t0
         write_json(out / "metrics.json", metrics)
         sel = selection_name(task)
