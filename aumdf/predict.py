@@ -40,7 +40,15 @@ from features.types import ClipFeatures, FeatureError
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "default"
 # how the shipped default is made; printed whenever it is missing
-TRAIN_COMMAND = "python -m train.distill --dataset mosi --out checkpoints/default"
+TRAIN_COMMAND = ("python -m train.demo_corpus --out data/demo && "
+                 "python -m train.distill --dataset demo --data-dir data/demo --out checkpoints/default")
+TRAINED_ON = {  # what each training set is, for the model card's limits
+    "demo": "the demo corpus: real MOSI/MOSEI transcripts, RAVDESS acted speech and FER2013 face photos joined "
+            "by sentiment class (docs/demo_corpus.md) — never clips where words, voice and face truly co-occur",
+    "mosi": "CMU-MOSI: English opinion monologues from YouTube",
+    "mosei": "CMU-MOSEI: English opinion monologues from YouTube",
+    "iemocap": "IEMOCAP: acted English dyadic conversations (4 emotions)",
+}
 MAX_SECONDS = 60.0  # clips longer than this are refused (the demo's length limit)
 MAX_BYTES = 200 * 1024 * 1024  # files larger than this are refused before decoding
 
@@ -174,8 +182,8 @@ class Prediction:
 def missing_checkpoint_message(path: Path) -> str:
     return (
         f"no trained checkpoint at {path} (expected {path}/student/ with model.safetensors and config.json, "
-        f"and optionally {path}/teacher/). Train one with `{TRAIN_COMMAND}`, or pass --checkpoint DIR "
-        "(a folder with student/ and teacher/, or one checkpoint folder)"
+        f"and optionally {path}/teacher/). Train one with `{TRAIN_COMMAND}` (docs/demo_corpus.md), or pass "
+        "--checkpoint DIR (a folder with student/ and teacher/, or one checkpoint folder)"
     )
 
 
@@ -409,6 +417,8 @@ class Predictor:
                 st, reason = "present", None
                 if used[m] < frames:
                     reason = f"first {used[m]} of {frames} frames used (the checkpoint's maximum length)"
+                elif f.extras.get("pooled_from"):
+                    reason = f"{frames} frames averaged from {f.extras['pooled_from']} (the checkpoint's maximum length)"
             times_ok = used[m] > 0 and np.all(np.isfinite(np.asarray(f.times)[: used[m]]))
             status[m] = ModalityStatus(m, st, reason, frames, used[m], kept[m], "s" if times_ok or not used[m] else "frame")
         if not any(kept.values()):
@@ -442,6 +452,13 @@ class Predictor:
         )
 
     # --------------------------------------------------------------- model card
+    def _length_note(self) -> str:
+        t, a, v = self.spec.max_lens
+        pooled = self.spec.audio.settings.get("layout_overflow") == "pool"
+        return (f"At most {t or 'any number of'} words enter the model (the rest of a long transcript is cut); "
+                f"audio and video beyond {a} and {v} frames are " + ("averaged down to those lengths." if pooled
+                                                                      else "cut at those lengths."))
+
     def model_card(self) -> str:
         """Markdown: what the loaded checkpoint was trained on, its validation metrics, its limits."""
         lines = []
@@ -471,11 +488,11 @@ class Predictor:
             lines.append(f"- {m}: {s.extractor}, {s.dim}-d, at most {s.max_len or 'any number of'} frames ({s.layout})")
         lines.append(
             "\n### Limits\n"
-            "- Trained on English monologue video reviews; scores on other languages, speech styles or "
-            "recording conditions are not validated.\n"
+            f"- Trained on {TRAINED_ON.get(str(self.checkpoints['student'].metadata.get('dataset')), 'data its metadata does not name')}; "
+            "scores on other languages, speech styles or recording conditions are not validated.\n"
             "- Without a transcript the words come from a small offline speech recogniser and may be wrong; "
             "edit them for a fairer text score.\n"
-            "- Only the first frames up to the checkpoint's maximum length of each modality are used.\n"
+            f"- {self._length_note()}\n"
             "- A research demo of sentiment from expression, voice and words: not an assessment of a person, "
             "and not for decisions about people."
         )

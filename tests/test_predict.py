@@ -207,3 +207,40 @@ def test_cli_bad_options(tmp_path):
     ck = tiny_checkpoint(tmp_path / "ck")
     r = run_cli(str(tmp_path / "x.mp4"), "--checkpoint", str(ck), "--modalities", "text,smell")
     assert r.returncode == 2 and "unknown modalities" in r.stderr and "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------- end to end, real extractors
+@pytest.fixture(scope="module")
+def real_checkpoint(tmp_path_factory) -> Path:
+    from features.pipeline import ClipExtractor
+
+    spec = ClipExtractor.build(embedder="onet").feature_spec()
+    return tiny_checkpoint(tmp_path_factory.mktemp("real"), spec)
+
+
+def test_default_extractor_rebuilds_the_checkpoints_features(real_checkpoint):
+    from aumdf.checkpoint import read_checkpoint_config
+    from aumdf.predict import default_extractor
+
+    _, spec, _ = read_checkpoint_config(real_checkpoint / "student")
+    assert spec.diff(default_extractor(spec).feature_spec()) == []
+
+
+@pytest.mark.slow
+def test_cli_prints_the_prediction_as_json(real_checkpoint, tmp_path):
+    from tests.demo_support import TRANSCRIPT, make_clip
+
+    clip = make_clip(tmp_path / "talk.mp4", seconds=2.0)
+    r = run_cli(str(clip), "--checkpoint", str(real_checkpoint), "--transcript", TRANSCRIPT,
+                "--modalities", "text,audio", "--drop-rate", "0.2", "--seed", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert np.isfinite(d["score"]) and d["label"] in ("negative", "neutral", "positive")
+    assert d["availability"]["vision"]["state"] == "switched off" and d["availability"]["text"]["state"] == "present"
+    assert d["modalities"] == ["text", "audio"] and d["drop_rate"] == 0.2 and d["seed"] == 3
+    assert np.isfinite(d["teacher"]["score"]) and d["tokens"] == TRANSCRIPT.split()
+    assert d["attention_shapes"]["text"][2] == len(TRANSCRIPT.split())
+    assert set(d["gates"]) == {"text>audio", "text>vision", "audio>text", "audio>vision", "vision>text", "vision>audio"}
+    # the plain summary names every modality's state
+    r = run_cli(str(clip), "--checkpoint", str(real_checkpoint), "--transcript", TRANSCRIPT, "--modalities", "audio")
+    assert r.returncode == 0 and "student: score" in r.stdout and "switched off" in r.stdout
