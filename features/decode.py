@@ -13,7 +13,9 @@ Conventions
   the longer side is at most `max_side`.
 - A file that lacks the stream asked for raises `NoStreamError` (a `DecodeError`); callers that want
   "missing modality" semantics catch it and use its message as the reason. Every other problem
-  (missing, empty, truncated or not-a-media file) raises `DecodeError` with what was wrong.
+  (missing, empty, truncated or not-a-media file) raises `DecodeError` with what was wrong. A file
+  cut short that still decodes in part keeps its decodable part and emits a `TruncatedWarning`
+  (the pipeline records it in `ClipFeatures.meta["warnings"]`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,27 @@ VIDEO_EXTS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".flv", ".mpg", ".mpeg", 
 
 class NoStreamError(DecodeError):
     """The file is readable but has no stream of the kind asked for (e.g. a video without audio)."""
+
+
+class TruncatedWarning(UserWarning):
+    """Less media decoded than the container declares: the file was probably cut short."""
+
+
+def _declared_seconds(container, stream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return float(container.duration) / 1e6 if container.duration else None
+
+
+def _check_complete(path, kind: str, declared: float | None, decoded: float) -> None:
+    """Warn (TruncatedWarning) when much less was decoded than the header promised; callers keep the part."""
+    if declared and declared > 1.0 and decoded < 0.8 * declared - 0.25:
+        warnings.warn(
+            f"{path}: the file looks truncated: its {kind} track declares {declared:.2f} s but only "
+            f"{decoded:.2f} s could be decoded; using what was decoded",
+            TruncatedWarning,
+            stacklevel=3,
+        )
 
 
 @dataclass
@@ -146,12 +169,15 @@ def decode_audio(path: str | Path, sr: int = 16000) -> tuple[np.ndarray, int]:
         except av.error.FFmpegError as e:
             if not chunks:
                 raise DecodeError(f"{path}: audio stream could not be decoded ({e})") from e
-            warnings.warn(f"{path}: audio truncated after {sum(map(len, chunks)) / sr:.2f} s ({e})", stacklevel=2)
+            warnings.warn(f"{path}: audio truncated after {sum(map(len, chunks)) / sr:.2f} s ({e})", TruncatedWarning,
+                          stacklevel=2)
         for out in resampler.resample(None):
             chunks.append(out.to_ndarray().reshape(-1))
+        declared = _declared_seconds(c, stream)
     if not chunks:
-        raise DecodeError(f"{path}: the audio track holds no samples")
+        raise DecodeError(f"{path}: the audio track holds no samples (empty or truncated file)")
     samples = np.concatenate(chunks).astype(np.float32, copy=False)
+    _check_complete(path, "audio", declared, len(samples) / sr)
     return np.clip(samples, -1.0, 1.0), sr
 
 
@@ -226,7 +252,10 @@ def decode_video(
         except av.error.FFmpegError as e:
             if not frames:
                 raise DecodeError(f"{path}: video stream could not be decoded ({e})") from e
-            warnings.warn(f"{path}: video truncated after {times[-1]:.2f} s ({e})", stacklevel=2)
+            warnings.warn(f"{path}: video truncated after {times[-1]:.2f} s ({e})", TruncatedWarning, stacklevel=2)
+        declared = _declared_seconds(c, stream)
     if not frames:
-        raise DecodeError(f"{path}: the video track holds no decodable frames")
+        raise DecodeError(f"{path}: the video track holds no decodable frames (empty or truncated file)")
+    if max_seconds is None:
+        _check_complete(path, "video", declared, times[-1] + 1.0 / fps)
     return np.stack(frames), np.asarray(times, np.float32)

@@ -92,7 +92,7 @@ def summarize(clip: ClipFeatures) -> dict[str, Any]:
             if k in e:
                 d[k] = e[k]
         out["modalities"][m] = d
-    for k in ("recognised", "decode_seconds", "recognise_seconds", "align_seconds", "seconds"):
+    for k in ("recognised", "warnings", "decode_seconds", "recognise_seconds", "align_seconds", "seconds"):
         if k in clip.meta:
             v = clip.meta[k]
             out[k] = {a: round(b, 3) for a, b in v.items()} if isinstance(v, dict) else (round(v, 3) if isinstance(v, float) else v)
@@ -106,6 +106,8 @@ def _print_human(s: dict[str, Any]) -> None:
         print(f"  {m:<7} {state:<40} {d['seconds']:.2f} s")
     if s.get("recognised") is not None:
         print(f"  recognised: {s['recognised']!r}")
+    for w in s.get("warnings") or []:
+        print(f"  warning: {w}")
 
 
 # ------------------------------------------------------------------ dataset

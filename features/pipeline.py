@@ -170,6 +170,8 @@ class ClipExtractor:
         Raises DecodeError when the file cannot be read at all; a missing or undecodable track only
         makes its modality missing.
         """
+        import warnings
+
         from features.decode import NoStreamError, decode_audio, decode_video, probe
 
         t0 = time.perf_counter()
@@ -177,27 +179,30 @@ class ClipExtractor:
         reasons: dict[str, str] = {}
         audio = frames = None
         dec: dict[str, float] = {}
-        t = time.perf_counter()
-        try:
-            audio = decode_audio(path, sr=self.audio.sr)
-        except NoStreamError:
-            reasons["audio"] = "no audio track"
-        except DecodeError as e:
-            reasons["audio"] = f"audio track could not be decoded: {e}"
-        dec["audio"] = time.perf_counter() - t
-        t = time.perf_counter()
-        try:
-            frames = decode_video(path, fps=self.vision.fps, max_side=self.max_side)
-        except NoStreamError:
-            reasons["vision"] = "no video track (audio-only file)"
-        except DecodeError as e:
-            reasons["vision"] = f"video track could not be decoded: {e}"
-        dec["vision"] = time.perf_counter() - t
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            t = time.perf_counter()
+            try:
+                audio = decode_audio(path, sr=self.audio.sr)
+            except NoStreamError:
+                reasons["audio"] = "no audio track"
+            except DecodeError as e:
+                reasons["audio"] = f"audio track could not be decoded: {e}"
+            dec["audio"] = time.perf_counter() - t
+            t = time.perf_counter()
+            try:
+                frames = decode_video(path, fps=self.vision.fps, max_side=self.max_side)
+            except NoStreamError:
+                reasons["vision"] = "no video track (audio-only file)"
+            except DecodeError as e:
+                reasons["vision"] = f"video track could not be decoded: {e}"
+            dec["vision"] = time.perf_counter() - t
+        decode_warnings = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
         if audio is None and frames is None:
             raise DecodeError(f"{path}: neither audio nor video could be decoded ({reasons})")
         clip = self.extract_arrays(audio=audio, frames=frames, transcript=transcript, reasons=reasons,
                                    duration=info.duration or None)
-        clip.meta.update(path=str(path), probe=info.to_dict(), decode_seconds=dec,
+        clip.meta.update(path=str(path), probe=info.to_dict(), decode_seconds=dec, warnings=decode_warnings,
                          seconds=time.perf_counter() - t0)
         return clip
 

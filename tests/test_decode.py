@@ -90,6 +90,39 @@ def test_bad_files_have_clear_errors(tmp_path, frames):
         decode_video(cut)
 
 
+@pytest.mark.parametrize("ext", [".mkv", ".flv", ".webm"])  # headers that state the duration
+def test_file_cut_in_half_keeps_its_part_and_warns(tmp_path, frames, ext):
+    from features.decode import TruncatedWarning
+
+    good = write_video(tmp_path / f"full{ext}", np.concatenate([frames, frames]), audio=voiced_tone(150, 2.0), sr=16000)
+    cut = tmp_path / f"cut{ext}"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.warns(TruncatedWarning, match="looks truncated"):
+        video, times = decode_video(cut, fps=5, max_side=None)
+    assert 1 <= len(video) < 10
+
+
+def test_pipeline_records_truncation_warning(tmp_path, frames):
+    from features.pipeline import ClipExtractor
+    from features.vision import VisionExtractor
+
+    good = write_video(tmp_path / "full.mkv", np.concatenate([frames, frames]), audio=voiced_tone(150, 2.0), sr=16000)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+
+    class NoText:  # the pipeline needs a text extractor; words are not under test here
+        dim, extractor, spec_settings = 1, "none", {}
+
+        def extract(self, *a, **k):
+            from features.types import ModalityFeatures
+
+            return ModalityFeatures.missing("text", 1, "not under test")
+
+    ex = ClipExtractor(text=NoText(), vision=VisionExtractor(embedder="onet"), recognise_speech=False)
+    clip = ex.extract(cut, transcript="x")
+    assert any("truncated" in w for w in clip.meta["warnings"])
+
+
 @pytest.mark.media
 def test_real_cremad_flv_with_codecless_data_stream(shared):
     path = shared / "media" / "cremad" / "1001_DFA_NEU_XX.flv"
