@@ -45,7 +45,8 @@ except ImportError:
 
 log = logging.getLogger("aumdf.app")
 MAX_FILE_SIZE = "200mb"  # uploads beyond this are refused by the server before they reach our code
-CONCURRENCY = 2  # clips analysed at once; further users wait in the queue
+CONCURRENCY = 2  # model runs at once (toggles); further requests wait in the queue
+EXTRACT_CONCURRENCY = 1  # clips extracted at once: the extractors hold one shared recogniser, and 2 cores gain nothing
 QUEUE_SIZE = 64
 MAX_FACES = 12  # face crops shown
 CACHE_SIZE = 32  # model runs remembered (all sessions): flipping a switch back costs nothing
@@ -366,7 +367,7 @@ def build_demo(predictor: Predictor, max_seconds: float | None = None) -> gr.Blo
         analyse_btn.click(
             analyse, [video, transcript, *controls],
             [clip_state, words, faces, wave_plot, tokens, message, *model_outputs],
-            api_name="analyse", concurrency_limit=CONCURRENCY, concurrency_id="extract",
+            api_name="analyse", concurrency_limit=EXTRACT_CONCURRENCY, concurrency_id="extract",
         )
         # every control re-runs only the model, on the cached features; one public endpoint (/predict).
         # trigger_mode "always_last" keeps a fast series of changes from piling up runs
@@ -376,7 +377,7 @@ def build_demo(predictor: Predictor, max_seconds: float | None = None) -> gr.Blo
             show_progress="hidden",
         )
         rescore_btn.click(retranscribe, [clip_state, words, *controls], [clip_state, tokens, *model_outputs],
-                          api_name="retranscribe")
+                          api_name="retranscribe", concurrency_limit=EXTRACT_CONCURRENCY, concurrency_id="extract")
     return demo
 
 

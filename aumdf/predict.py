@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import sys
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -280,6 +281,9 @@ class Predictor:
         self.class_names = list(names) if self.task == "classification" else list(SENTIMENT_LABELS)
         self.max_seconds, self.max_bytes = float(max_seconds), int(max_bytes)
         self._extractor = extractor
+        # one extraction at a time: the speech recogniser's decoder is a single shared object, and on a
+        # small CPU two extractions at once finish no sooner than one after the other
+        self._extract_lock = threading.RLock()
         if extractor is not None:
             self._check_extractor(extractor)
 
@@ -308,9 +312,11 @@ class Predictor:
     def extractor(self):
         """Built on first use, so a Predictor used only on cached features never loads the extractors."""
         if self._extractor is None:
-            ex = default_extractor(self.spec, self.device)
-            self._check_extractor(ex)
-            self._extractor = ex
+            with self._extract_lock:
+                if self._extractor is None:
+                    ex = default_extractor(self.spec, self.device)
+                    self._check_extractor(ex)
+                    self._extractor = ex
         return self._extractor
 
     @property
@@ -346,7 +352,8 @@ class Predictor:
         """
         p = self.check_file(path)
         transcript = transcript if transcript and transcript.strip() else None
-        clip = self.extractor.extract(p, transcript=transcript)
+        with self._extract_lock:
+            clip = self.extractor.extract(p, transcript=transcript)
         if clip.duration > self.max_seconds:
             raise InputError(f"{p.name} lasts {clip.duration:.1f} s; the limit is {self.max_seconds:.0f} s")
         if clip.audio.present:
@@ -368,7 +375,8 @@ class Predictor:
                 raise InputError("the clip's file is gone; upload it again with the transcript")
             new = self.extract(path, transcript=transcript)
             return new
-        text = ex.extract_arrays(audio=None, frames=None, transcript=transcript, duration=clip.duration or None).text
+        with self._extract_lock:
+            text = ex.extract_arrays(audio=None, frames=None, transcript=transcript, duration=clip.duration or None).text
         return replace(clip, text=text, meta={**clip.meta, "transcript": transcript})
 
     # ---------------------------------------------------------------- inference

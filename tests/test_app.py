@@ -194,13 +194,25 @@ def test_only_the_apps_own_files_are_served(server):
         assert e.value.code in (403, 404)
 
 
+def test_concurrent_users_are_queued_and_all_served(server, media):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_):
+        return analyse(Client(server[1], verbose=False), media["clip"])["result"]["score"]
+
+    with ThreadPoolExecutor(3) as pool:
+        scores = list(pool.map(one, range(3)))
+    assert all(math.isfinite(s) for s in scores) and max(scores) - min(scores) < 1e-5  # same clip, same result
+
+
 def test_queue_and_limits_are_configured(server):
     import app
 
     demo, _ = server
     assert demo._queue.max_size == app.QUEUE_SIZE
     fns = {fn.api_name: fn for fn in demo.fns.values()}
-    assert fns["analyse"].concurrency_limit == app.CONCURRENCY
+    assert fns["analyse"].concurrency_limit == app.EXTRACT_CONCURRENCY
+    assert fns["predict"].concurrency_limit in (None, app.CONCURRENCY, "default")
 
 
 def test_importing_the_app_loads_nothing_and_stays_offline():

@@ -244,3 +244,13 @@ def test_cli_prints_the_prediction_as_json(real_checkpoint, tmp_path):
     # the plain summary names every modality's state
     r = run_cli(str(clip), "--checkpoint", str(real_checkpoint), "--transcript", TRANSCRIPT, "--modalities", "audio")
     assert r.returncode == 0 and "student: score" in r.stdout and "switched off" in r.stdout
+
+
+@pytest.mark.gpu
+def test_cuda_prediction_matches_cpu(tmp_path):
+    root = tiny_checkpoint(tmp_path)
+    clip = fake_clip(lengths=(5, 20, 9))
+    cpu = Predictor.from_checkpoint(root, device="cpu").predict(clip, drop_rate=0.3, seed=2)
+    gpu = Predictor.from_checkpoint(root, device="cuda").predict(clip, drop_rate=0.3, seed=2)
+    assert gpu.score == pytest.approx(cpu.score, abs=1e-4)
+    assert {m: s.kept for m, s in gpu.availability.items()} == {m: s.kept for m, s in cpu.availability.items()}
