@@ -103,7 +103,9 @@ def attention_figure(pred: Prediction, query: str, head: str, layer: int = -1) -
                 xaxis=f"x{ax}", yaxis=f"y{ax}",
                 hovertemplate=f"{NAMES[query]} %{{y:.2f}} → {NAMES[m]} %{{x:.2f}}: %{{z:.3f}}<extra></extra>",
             ))
-        else:
+        else:  # an empty trace keeps the panel's axes drawn around the note
+            data.append(dict(type="scatter", x=[None], y=[None], xaxis=f"x{ax}", yaxis=f"y{ax}", showlegend=False,
+                             hoverinfo="skip"))
             notes.append(dict(text=f"{NAMES[m]}: {status[m].state}", showarrow=False, xref=f"x{ax} domain",
                               yref=f"y{ax} domain", x=0.5, y=0.5))
     title = f"MMT attention ({pred.which}): {NAMES[query]} queries, head {head}"
@@ -112,7 +114,7 @@ def attention_figure(pred: Prediction, query: str, head: str, layer: int = -1) -
     layout = dict(
         title=dict(text=title), height=380, margin=dict(l=60, r=20, t=60, b=50),
         coloraxis=dict(colorscale="Viridis"), annotations=notes,
-        xaxis=dict(domain=[0, 0.46], title=dict(text=f"{NAMES[n]} key ({unit[n]})")),
+        xaxis=dict(domain=[0, 0.46], anchor="y", title=dict(text=f"{NAMES[n]} key ({unit[n]})")),
         xaxis2=dict(domain=[0.54, 1.0], anchor="y2", title=dict(text=f"{NAMES[k]} key ({unit[k]})")),
         yaxis=dict(title=dict(text=f"{NAMES[query]} query ({unit[query]})"), autorange="reversed"),
         yaxis2=dict(anchor="x2", matches="y", showticklabels=False, autorange="reversed"),
@@ -208,7 +210,7 @@ def score_markdown(main: Prediction, other: Prediction | None) -> str:
     return "\n\n".join(lines)
 
 
-def user_error(e: Exception | str, upload: str | None = None) -> gr.Error:
+def user_error(e: Exception | str, upload: str | None = None, visible: bool = True) -> gr.Error:
     """A one-line message for the page and the API; the server's temporary upload path becomes the file name."""
     msg = " ".join(str(e).split())
     if upload:
@@ -216,7 +218,7 @@ def user_error(e: Exception | str, upload: str | None = None) -> gr.Error:
         msg = msg.replace(str(upload), name).replace(str(Path(str(upload)).parent) + "/", "")
         if not msg.startswith(name):
             msg = f"{name}: {msg}"
-    return gr.Error(msg, print_exception=False)
+    return gr.Error(msg, visible=visible, print_exception=False)
 
 
 # ------------------------------------------------------------------- the page
@@ -248,7 +250,9 @@ def build_demo(predictor: Predictor, max_seconds: float | None = None) -> gr.Blo
     def run_model(clip: ClipFeatures | None, text: bool, audio: bool, visual: bool, drop_rate: float, seed: int,
                   model: str, query: str, head: str, layer: str):
         if clip is None:
-            raise user_error("Analyse a clip first: upload or record one and press Analyse.")
+            # a switch flipped before any clip is analysed: nothing to re-run. The page stays quiet (the
+            # controls simply apply to the next clip); an API caller still gets the message.
+            raise user_error("Analyse a clip first: upload or record one and press Analyse.", visible=False)
         mods = [m for m, on in zip(MODALITIES, (text, audio, visual)) if on]
         if not mods:
             raise user_error("Switch on at least one modality.")
@@ -372,7 +376,7 @@ def build_demo(predictor: Predictor, max_seconds: float | None = None) -> gr.Blo
         # every control re-runs only the model, on the cached features; one public endpoint (/predict).
         # trigger_mode "always_last" keeps a fast series of changes from piling up runs
         gr.on(
-            [c.change for c in (use_text, use_audio, use_vision, which, query, head, layer)] + [drop.release, seed.submit],
+            [c.change for c in (use_text, use_audio, use_vision, which, query, head, layer)] + [drop.release, seed.submit, seed.blur],
             predict, [clip_state, *controls], model_outputs, api_name="predict", trigger_mode="always_last",
             show_progress="hidden",
         )
