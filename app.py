@@ -266,7 +266,8 @@ def build_demo(predictor: Predictor, max_seconds: float | None = None) -> gr.Blo
             raise user_error(e) from None
         result = main.to_dict()
         if other is not None:
-            result[other.which] = {k: other.to_dict()[k] for k in ("score", "label", "bin7", "bin7_label", "probabilities")}
+            brief = other.to_dict()
+            result[other.which] = {k: brief[k] for k in ("score", "label", "bin7", "bin7_label", "probabilities")}
         query = query if query in MODALITIES else "text"
         figs = (gates_figure(main), attention_figure(main, query, head, int(layer) - 1))
         result["server_seconds"] = round(time.perf_counter() - t0, 4)
@@ -376,7 +377,8 @@ def build_demo(predictor: Predictor, max_seconds: float | None = None) -> gr.Blo
         # every control re-runs only the model, on the cached features; one public endpoint (/predict).
         # trigger_mode "always_last" keeps a fast series of changes from piling up runs
         gr.on(
-            [c.change for c in (use_text, use_audio, use_vision, which, query, head, layer)] + [drop.release, seed.submit, seed.blur],
+            [c.change for c in (use_text, use_audio, use_vision, which, query, head, layer)]
+            + [drop.release, seed.submit, seed.blur],
             predict, [clip_state, *controls], model_outputs, api_name="predict", trigger_mode="always_last",
             show_progress="hidden",
         )
@@ -390,7 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="Serve the AUMDF demo.")
     p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
-    p.add_argument("--checkpoint", default=None, help=f"folder with student/ and teacher/ (default {DEFAULT_CHECKPOINT})")
+    p.add_argument("--checkpoint", default=None,
+                   help=f"folder with student/ and teacher/ (default {DEFAULT_CHECKPOINT})")
     p.add_argument("--share", action="store_true", help="also open a public share link (off by default)")
     p.add_argument("--max-seconds", type=float, default=MAX_SECONDS, help="longest clip accepted")
     p.add_argument("--max-file-size", default=MAX_FILE_SIZE, help="largest upload accepted, e.g. 200mb")

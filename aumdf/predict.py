@@ -270,7 +270,8 @@ class Predictor:
             if diff:
                 raise FeatureMismatchError(diff, where=f" pair (student {student.path}, teacher {teacher.path})")
             if teacher.config.task != student.config.task:
-                raise CheckpointError(f"student ({student.config.task}) and teacher ({teacher.config.task}) solve different tasks")
+                raise CheckpointError(
+                    f"student ({student.config.task}) and teacher ({teacher.config.task}) solve different tasks")
         self.device = torch.device(device)
         self.models = {"student": student.model.to(self.device).eval()}
         if teacher is not None:
@@ -341,7 +342,8 @@ class Predictor:
             raise InputError(f"{p.name} has neither an audio nor a video stream")
         if info.duration > self.max_seconds:
             raise InputError(
-                f"{p.name} lasts {info.duration:.1f} s; the limit is {self.max_seconds:.0f} s — trim the clip and retry"
+                f"{p.name} lasts {info.duration:.1f} s; the limit is {self.max_seconds:.0f} s — "
+                "trim the clip and retry"
             )
         return p
 
@@ -376,7 +378,8 @@ class Predictor:
             new = self.extract(path, transcript=transcript)
             return new
         with self._extract_lock:
-            text = ex.extract_arrays(audio=None, frames=None, transcript=transcript, duration=clip.duration or None).text
+            text = ex.extract_arrays(audio=None, frames=None, transcript=transcript,
+                                     duration=clip.duration or None).text
         return replace(clip, text=text, meta={**clip.meta, "transcript": transcript})
 
     # ---------------------------------------------------------------- inference
@@ -426,9 +429,11 @@ class Predictor:
                 if used[m] < frames:
                     reason = f"first {used[m]} of {frames} frames used (the checkpoint's maximum length)"
                 elif f.extras.get("pooled_from"):
-                    reason = f"{frames} frames averaged from {f.extras['pooled_from']} (the checkpoint's maximum length)"
+                    reason = (f"{frames} frames averaged from {f.extras['pooled_from']} "
+                              "(the checkpoint's maximum length)")
             times_ok = used[m] > 0 and np.all(np.isfinite(np.asarray(f.times)[: used[m]]))
-            status[m] = ModalityStatus(m, st, reason, frames, used[m], kept[m], "s" if times_ok or not used[m] else "frame")
+            unit = "s" if times_ok or not used[m] else "frame"
+            status[m] = ModalityStatus(m, st, reason, frames, used[m], kept[m], unit)
         if not any(kept.values()):
             why = "; ".join(f"{m}: {status[m].reason}" for m in MODALITIES)
             raise InputError(f"no modality reaches the model ({why}); switch on a modality that the clip has")
@@ -485,18 +490,20 @@ class Predictor:
             for split in ("valid", "test"):
                 metrics = md.get(split)
                 if isinstance(metrics, dict) and metrics:
-                    flat = ", ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} {v}" for k, v in metrics.items()
-                                     if not isinstance(v, (dict, list)))
+                    flat = ", ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} {v}"
+                                     for k, v in metrics.items() if not isinstance(v, (dict, list)))
                     lines.append(f"- {split} metrics: {flat}")
             if md.get("selection"):
                 lines.append(f"- model selection: {md['selection']} on the validation split")
+        dataset = str(self.checkpoints["student"].metadata.get("dataset"))
+        trained_on = TRAINED_ON.get(dataset, "data its metadata does not name")
         lines.append("\n### Features")
         for m in MODALITIES:
             s = self.spec[m]
             lines.append(f"- {m}: {s.extractor}, {s.dim}-d, at most {s.max_len or 'any number of'} frames ({s.layout})")
         lines.append(
             "\n### Limits\n"
-            f"- Trained on {TRAINED_ON.get(str(self.checkpoints['student'].metadata.get('dataset')), 'data its metadata does not name')}; "
+            f"- Trained on {trained_on}; "
             "scores on other languages, speech styles or recording conditions are not validated.\n"
             "- Without a transcript the words come from a small offline speech recogniser and may be wrong; "
             "edit them for a fairer text score.\n"
@@ -516,7 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-rate", type=float, default=0.0, help="fraction of frames dropped at random (0-0.9)")
     p.add_argument("--seed", type=int, default=0, help="seed of the frame drop")
     p.add_argument("--which", choices=("student", "teacher"), default="student", help="model whose result is primary")
-    p.add_argument("--checkpoint", default=None, help=f"folder with student/ (+ teacher/); default {DEFAULT_CHECKPOINT}")
+    p.add_argument("--checkpoint", default=None,
+                   help=f"folder with student/ (+ teacher/); default {DEFAULT_CHECKPOINT}")
     p.add_argument("--max-seconds", type=float, default=MAX_SECONDS, help="refuse longer clips")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--json", action="store_true", help="print the prediction as JSON")
@@ -553,7 +561,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.json:
         d = pred.to_dict()
-        d[other] = None if second is None else {k: second.to_dict()[k] for k in ("score", "label", "bin7", "bin7_label", "probabilities")}
+        brief = None if second is None else second.to_dict()
+        keys = ("score", "label", "bin7", "bin7_label", "probabilities")
+        d[other] = None if brief is None else {k: brief[k] for k in keys}
         d["transcript"] = clip.meta.get("transcript")
         d["tokens"] = clip.text.extras.get("tokens", [])
         print(json.dumps(d, indent=2))

@@ -115,10 +115,12 @@ def run(repeats: int = 5, toggles: int = 40, checkpoint: str | None = None) -> l
                  target=f"<= {target * 1e3:.0f}", note="both models + gates/attention figures"),
             dict(benchmark="app: toggle, server time", metric="p95", value=p95(server) * 1e3, unit="ms",
                  target=f"<= {target * 1e3:.0f}"),
-            dict(benchmark="app: toggle, model only (student)", metric="median", value=median(model_only) * 1e3, unit="ms"),
+            dict(benchmark="app: toggle, model only (student)", metric="median", value=median(model_only) * 1e3,
+                 unit="ms"),
             dict(benchmark="app: toggle back to a seen setting", metric="median", value=median(again) * 1e3, unit="ms",
                  note="remembered run, figures only"),
-            dict(benchmark="app: toggle, round trip (gradio_client)", metric="median", value=median(trip) * 1e3, unit="ms"),
+            dict(benchmark="app: toggle, round trip (gradio_client)", metric="median", value=median(trip) * 1e3,
+                 unit="ms"),
             dict(benchmark="app: toggle, round trip (gradio_client)", metric="p95", value=p95(trip) * 1e3, unit="ms"),
         ]
     return rows

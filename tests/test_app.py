@@ -100,7 +100,8 @@ def test_analyse_returns_a_prediction(analysed):
     r = out["result"]
     assert math.isfinite(r["score"]) and r["label"] in ("negative", "neutral", "positive")
     assert r["bin7"] == round(max(-3, min(3, r["score"])))
-    assert {m: s["state"] for m, s in r["availability"].items()} == {"text": "present", "audio": "present", "vision": "present"}
+    states = {m: s["state"] for m, s in r["availability"].items()}
+    assert states == {"text": "present", "audio": "present", "vision": "present"}
     assert math.isfinite(r["teacher"]["score"])  # the teacher's score beside the student's
     assert "student:" in out["score"] and "teacher:" in out["score"]
     assert set(r["gates"]) == {"text>audio", "text>vision", "audio>text", "audio>vision", "vision>text", "vision>audio"}

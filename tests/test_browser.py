@@ -19,7 +19,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"),
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"),
     pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword is deprecated).*"),
 ]
 
@@ -49,7 +50,8 @@ def test_upload_toggle_run_and_plots_render(url, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
             outside = []  # the page must not reach beyond the app (offline, no analytics)
-            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((url, "data:", "blob:")) else None)
+            own = (url, "data:", "blob:")
+            page.on("request", lambda r: None if r.url.startswith(own) else outside.append(r.url))
             page.goto(url, wait_until="domcontentloaded", timeout=60_000)
             page.locator("#analyse").wait_for(timeout=60_000)
             page.locator("#clip input[type=file]").set_input_files(str(clip))

@@ -61,8 +61,9 @@ def predictor(tmp_path_factory) -> Predictor:
 def test_batch_from_features_pads_cuts_and_masks():
     clip = fake_clip(lengths=(4, 30, 7), missing={"vision": "no face"})
     b = batch_from_features(clip, SPEC)
-    assert {m: tuple(b.features[m].shape) for m in b.features} == {"text": (1, 6, 8), "audio": (1, 20, 5), "vision": (1, 10, 4)}
-    assert b.lengths["text"].tolist() == [4] and b.lengths["audio"].tolist() == [20] and b.lengths["vision"].tolist() == [0]
+    shapes = {m: tuple(b.features[m].shape) for m in b.features}
+    assert shapes == {"text": (1, 6, 8), "audio": (1, 20, 5), "vision": (1, 10, 4)}
+    assert {m: b.lengths[m].tolist() for m in b.lengths} == {"text": [4], "audio": [20], "vision": [0]}
     assert b.masks["text"][0].tolist() == [True] * 4 + [False] * 2
     assert not b.masks["vision"].any()
     np.testing.assert_array_equal(b.features["audio"][0].numpy(), clip.audio.values[:20])
@@ -90,7 +91,8 @@ def test_padding_to_max_len_does_not_change_the_prediction(predictor):
 
 
 def test_labels_and_modality_names():
-    assert [sentiment_label(s) for s in (-1.0, -0.5, 0.2, 0.5, 2.9)] == ["negative", "negative", "neutral", "positive", "positive"]
+    labels = [sentiment_label(s) for s in (-1.0, -0.5, 0.2, 0.5, 2.9)]
+    assert labels == ["negative", "negative", "neutral", "positive", "positive"]
     assert [bin7(s) for s in (-4.0, -2.5, 0.49, 1.6, 3.3)] == [-3, -2, 0, 2, 3]
     assert parse_modalities("text,visual") == ("text", "vision")
     assert parse_modalities(["a", "L"]) == ("text", "audio")
@@ -165,7 +167,8 @@ def test_checkpoint_resolution_and_missing_message(tmp_path):
 def test_extractor_with_other_features_is_refused(tmp_path):
     class Other:
         def feature_spec(self):
-            return FeatureSpec(text=SPEC.text, audio=ModalitySpec("audio", 5, max_len=20, extractor="other"), vision=SPEC.vision)
+            audio = ModalitySpec("audio", 5, max_len=20, extractor="other")
+            return FeatureSpec(text=SPEC.text, audio=audio, vision=SPEC.vision)
 
     with pytest.raises(FeatureMismatchError, match="audio.extractor: expected 'test', offered 'other'"):
         Predictor.from_checkpoint(tiny_checkpoint(tmp_path), extractor=Other(), device="cpu")
