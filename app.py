@@ -293,6 +293,8 @@ def build_demo(predictor: Predictor, max_seconds: float | None = None) -> gr.Blo
         words = "" if clip.text.extras.get("source") == "transcript" else " ".join(clip.text.extras.get("tokens") or [])
         model_out = run_model(clip, *controls)
         msg = f"Analysed **{Path(str(video)).name}** ({clip.duration:.1f} s) in {secs:.1f} s."
+        for w in clip.meta.get("warnings") or []:  # e.g. a damaged stretch the decoder skipped
+            msg += f"\n\n⚠ {user_error(w, video).message}"
         return (clip, words, face_gallery(clip), waveform_figure(clip), token_spans(clip), msg, *model_out)
 
     @gpu
