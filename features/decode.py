@@ -24,7 +24,7 @@ import math
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -209,6 +209,22 @@ def decode_video(
     Returns (frames [N, H, W, 3] uint8 RGB upright, times [N] float32 seconds from the stream start).
     Only sampled frames are converted to RGB, so the cost is dominated by the codec, not by `fps`.
     Raises NoStreamError when the file has no video stream, DecodeError when nothing decodes.
+    Long videos: see `iter_video`, which holds only one chunk of frames in memory at a time.
+    """
+    chunks = list(iter_video(path, fps=fps, max_side=max_side, max_seconds=max_seconds))
+    return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
+
+
+def iter_video(
+    path: str | Path,
+    fps: float = 5.0,
+    max_side: int | None = 480,
+    max_seconds: float | None = None,
+    chunk: int = 32,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """`decode_video` in chunks of at most `chunk` frames: yields (frames [n, H, W, 3], times [n]).
+
+    Errors are raised before the first chunk is yielded when nothing decodes.
     """
     import av
 
@@ -223,6 +239,7 @@ def decode_video(
         t0 = float(stream.start_time * stream.time_base) if stream.start_time is not None else None
         frames: list[np.ndarray] = []
         times: list[float] = []
+        n_done, last_t = 0, 0.0
         next_t = 0.0
         step = 1.0 / fps
         size = None
@@ -247,15 +264,21 @@ def decode_video(
                     img = np.ascontiguousarray(np.rot90(img, k=rotation // 90))
                 frames.append(img)
                 times.append(t)
+                last_t = t
                 # next sample on the grid after t (a long gap in a VFR file skips grid points)
                 next_t = (math.floor(t / step + 1e-6) + 1) * step
+                if len(frames) >= chunk:
+                    n_done += len(frames)
+                    yield np.stack(frames), np.asarray(times, np.float32)
+                    frames, times = [], []
         except av.error.FFmpegError as e:
-            if not frames:
+            if not frames and not n_done:
                 raise DecodeError(f"{path}: video stream could not be decoded ({e})") from e
-            warnings.warn(f"{path}: video truncated after {times[-1]:.2f} s ({e})", TruncatedWarning, stacklevel=2)
+            warnings.warn(f"{path}: video truncated after {last_t:.2f} s ({e})", TruncatedWarning, stacklevel=2)
         declared = _declared_seconds(c, stream)
-    if not frames:
-        raise DecodeError(f"{path}: the video track holds no decodable frames (empty or truncated file)")
-    if max_seconds is None:
-        _check_complete(path, "video", declared, times[-1] + 1.0 / fps)
-    return np.stack(frames), np.asarray(times, np.float32)
+        if not frames and not n_done:
+            raise DecodeError(f"{path}: the video track holds no decodable frames (empty or truncated file)")
+        if max_seconds is None:
+            _check_complete(path, "video", declared, last_t + 1.0 / fps)
+        if frames:
+            yield np.stack(frames), np.asarray(times, np.float32)

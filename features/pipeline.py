@@ -172,13 +172,27 @@ class ClipExtractor:
         """
         import warnings
 
-        from features.decode import NoStreamError, decode_audio, decode_video, probe
+        from features.decode import NoStreamError, decode_audio, iter_video, probe
 
         t0 = time.perf_counter()
         info = probe(path)
         reasons: dict[str, str] = {}
-        audio = frames = None
-        dec: dict[str, float] = {}
+        audio = vision = None
+        dec: dict[str, float] = {"audio": 0.0, "vision": 0.0}
+
+        def timed(chunks):
+            """Pass decoded chunks through, adding the time spent decoding them to dec["vision"]."""
+            it = iter(chunks)
+            while True:
+                t = time.perf_counter()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                finally:
+                    dec["vision"] += time.perf_counter() - t
+                yield item
+
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t = time.perf_counter()
@@ -189,19 +203,21 @@ class ClipExtractor:
             except DecodeError as e:
                 reasons["audio"] = f"audio track could not be decoded: {e}"
             dec["audio"] = time.perf_counter() - t
-            t = time.perf_counter()
             try:
-                frames = decode_video(path, fps=self.vision.fps, max_side=self.max_side)
+                # decoded in chunks straight into the face pipeline: a long video never sits in memory
+                vision = self.vision.extract_stream(
+                    timed(iter_video(path, fps=self.vision.fps, max_side=self.max_side))
+                )
+                vision.seconds -= dec["vision"]
             except NoStreamError:
                 reasons["vision"] = "no video track (audio-only file)"
             except DecodeError as e:
                 reasons["vision"] = f"video track could not be decoded: {e}"
-            dec["vision"] = time.perf_counter() - t
         decode_warnings = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-        if audio is None and frames is None:
+        if audio is None and vision is None:
             raise DecodeError(f"{path}: neither audio nor video could be decoded ({reasons})")
-        clip = self.extract_arrays(audio=audio, frames=frames, transcript=transcript, reasons=reasons,
-                                   duration=info.duration or None)
+        clip = self.extract_arrays(audio=audio, transcript=transcript, reasons=reasons,
+                                   duration=info.duration or None, vision=vision)
         clip.meta.update(path=str(path), probe=info.to_dict(), decode_seconds=dec, warnings=decode_warnings,
                          seconds=time.perf_counter() - t0)
         return clip
@@ -213,12 +229,14 @@ class ClipExtractor:
         transcript: str | None = None,
         reasons: dict[str, str] | None = None,
         duration: float | None = None,
+        vision: ModalityFeatures | None = None,
     ) -> ClipFeatures:
         """Extract from already-decoded media (e.g. a webcam recording).
 
         audio: (samples [S] float mono, sr) or None; frames: (frames [n, H, W, 3] uint8 RGB, times [n] s)
         or None; transcript: the user's text, or None to recognise speech when possible.
         reasons: why a None input is absent (default "no audio track" / "no video frames").
+        vision: vision features already extracted (e.g. streamed by `extract`), used instead of frames.
         """
         from features.text import align, recognise, recogniser_available
 
@@ -232,7 +250,9 @@ class ClipExtractor:
             duration = duration or len(samples) / sr
         else:
             a = ModalityFeatures.missing("audio", self.audio.dim, reasons.get("audio", "no audio track"))
-        if frames is not None:
+        if vision is not None:
+            v = vision
+        elif frames is not None:
             v = self.vision.extract(*frames)
             if duration is None and len(frames[1]):
                 duration = float(frames[1][-1]) + 1.0 / self.vision.fps

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import Literal
+from typing import Iterable, Literal
 
 import numpy as np
 
@@ -51,34 +51,43 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (area(a) + area(b) - inter + 1e-9)
 
 
-def track_main_face(boxes: list[np.ndarray | None], min_iou: float = 0.2, patience: int = 5) -> list[int | None]:
-    """Index of the main face in each frame's candidates (None where it is absent).
+class FaceTracker:
+    """Online main-face tracker: `step(boxes)` -> index of the main face among this frame's candidates.
 
-    boxes: per frame, candidate boxes [k, 4] or None. The largest face starts the track; each frame
-    then takes the candidate with the highest IoU with the last tracked box if it reaches `min_iou`;
-    after `patience` frames without a match the track restarts from the largest face.
+    The largest face starts the track; each frame then takes the candidate with the highest IoU with
+    the last tracked box if it reaches `min_iou`; after `patience` frames without a match the track
+    restarts from the largest face. A lone candidate is taken when nothing is tracked yet or the
+    track was lost.
     """
-    out: list[int | None] = []
-    last, lost = None, 0
-    for b in boxes:
+
+    def __init__(self, min_iou: float = 0.2, patience: int = 5) -> None:
+        self.min_iou, self.patience = min_iou, patience
+        self.last: np.ndarray | None = None
+        self.lost = 0
+
+    def step(self, b: np.ndarray | None) -> int | None:
         if b is None or len(b) == 0:
-            out.append(None)
-            lost += 1
-            continue
+            self.lost += 1
+            return None
         areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
         pick = None
-        if last is not None and lost <= patience:
-            ious = _iou(last, b)
-            if ious.max() >= min_iou:
+        if self.last is not None and self.lost <= self.patience:
+            ious = _iou(self.last, b)
+            if ious.max() >= self.min_iou:
                 pick = int(ious.argmax())
-        if pick is None and (last is None or lost > patience or len(b) == 1):
+        if pick is None and (self.last is None or self.lost > self.patience or len(b) == 1):
             pick = int(areas.argmax())
         if pick is None:
-            lost += 1
+            self.lost += 1
         else:
-            last, lost = b[pick], 0
-        out.append(pick)
-    return out
+            self.last, self.lost = b[pick], 0
+        return pick
+
+
+def track_main_face(boxes: list[np.ndarray | None], min_iou: float = 0.2, patience: int = 5) -> list[int | None]:
+    """Index of the main face in each frame's candidates [k, 4] (None where it is absent); see FaceTracker."""
+    tracker = FaceTracker(min_iou, patience)
+    return [tracker.step(b) for b in boxes]
 
 
 def square_crop(frame: np.ndarray, box: np.ndarray, margin: float, size: int) -> np.ndarray:
@@ -270,46 +279,58 @@ class VisionExtractor:
         holds until the next sample, 1/fps). extras: crops (f small RGB uint8 previews), probs [f],
         boxes [f, 4], landmarks [f, 5, 2], frame_times [f], n_frames, face_fraction.
         """
-        t0 = time.perf_counter()
-        out = self._extract(frames, times)
-        out.seconds = time.perf_counter() - t0
-        return out
+        return self.extract_stream([(frames, times)])
 
-    def _extract(self, frames: np.ndarray, times: np.ndarray) -> ModalityFeatures:
-        frames = np.asarray(frames)
-        times = np.asarray(times, np.float32).reshape(-1)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise FeatureError(f"frames must be uint8 RGB [n, H, W, 3], got {frames.dtype} {frames.shape}")
-        if len(times) != len(frames):
-            raise FeatureError(f"{len(frames)} frames but {len(times)} timestamps")
-        n = len(frames)
-        if n == 0:
-            return ModalityFeatures.missing(self.name, self.dim, "no video frames")
-        boxes, probs, points = self.detect(frames)
-        picks = track_main_face(boxes)
-        idx = [i for i, k in enumerate(picks) if k is not None]
-        if not idx:
-            return ModalityFeatures.missing(
-                self.name, self.dim, f"no face found in {n} sampled frames", n_frames=n, face_fraction=0.0
-            )
-        sel_boxes = np.stack([boxes[i][picks[i]] for i in idx])
-        crops = [square_crop(frames[i], sel_boxes[j], self.margin, 160) for j, i in enumerate(idx)]
-        values = self.embed(crops)
+    def extract_stream(self, chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> ModalityFeatures:
+        """`extract` over chunks of (frames [n, H, W, 3], times [n]) — e.g. `decode.iter_video` — so a
+        long video never sits in memory whole: only embeddings and small previews are kept."""
         import cv2
 
-        ft = times[idx]
-        hold = 1.0 / self.fps
-        return ModalityFeatures(
-            name=self.name,
-            values=values.astype(np.float32),
-            times=np.stack([ft, ft + hold], 1).astype(np.float32),
-            extras={
-                "crops": [cv2.resize(c, (CROP_PREVIEW, CROP_PREVIEW), interpolation=cv2.INTER_AREA) for c in crops],
-                "probs": np.array([probs[i][picks[i]] for i in idx], np.float32),
-                "boxes": sel_boxes.astype(np.float32),
-                "landmarks": np.stack([points[i][picks[i]] for i in idx]).astype(np.float32),
-                "frame_times": ft,
-                "n_frames": n,
-                "face_fraction": len(idx) / n,
-            },
-        )
+        t0 = time.perf_counter()
+        tracker = FaceTracker()
+        n = 0
+        vals, previews, probs, boxes, marks, ftimes = [], [], [], [], [], []
+        crop_side = 160 if self.embedder == "facenet" else 96
+        for frames, times in chunks:
+            frames = np.asarray(frames)
+            times = np.asarray(times, np.float32).reshape(-1)
+            if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+                raise FeatureError(f"frames must be uint8 RGB [n, H, W, 3], got {frames.dtype} {frames.shape}")
+            if len(times) != len(frames):
+                raise FeatureError(f"{len(frames)} frames but {len(times)} timestamps")
+            n += len(frames)
+            b, p, l = self.detect(frames) if len(frames) else ([], [], [])
+            crops = []
+            for i in range(len(frames)):
+                k = tracker.step(b[i])
+                if k is None:
+                    continue
+                crops.append(square_crop(frames[i], b[i][k], self.margin, crop_side))
+                probs.append(p[i][k]), boxes.append(b[i][k]), marks.append(l[i][k]), ftimes.append(times[i])
+            if crops:
+                vals.append(self.embed(crops))
+                previews += [cv2.resize(c, (CROP_PREVIEW, CROP_PREVIEW), interpolation=cv2.INTER_AREA) for c in crops]
+        if n == 0:
+            out = ModalityFeatures.missing(self.name, self.dim, "no video frames")
+        elif not vals:
+            out = ModalityFeatures.missing(
+                self.name, self.dim, f"no face found in {n} sampled frames", n_frames=n, face_fraction=0.0
+            )
+        else:
+            ft = np.asarray(ftimes, np.float32)
+            out = ModalityFeatures(
+                name=self.name,
+                values=np.concatenate(vals).astype(np.float32),
+                times=np.stack([ft, ft + 1.0 / self.fps], 1).astype(np.float32),
+                extras={
+                    "crops": previews,
+                    "probs": np.asarray(probs, np.float32),
+                    "boxes": np.stack(boxes).astype(np.float32),
+                    "landmarks": np.stack(marks).astype(np.float32),
+                    "frame_times": ft,
+                    "n_frames": n,
+                    "face_fraction": len(ft) / n,
+                },
+            )
+        out.seconds = time.perf_counter() - t0
+        return out

@@ -67,6 +67,27 @@ def test_frames_without_face_are_left_out_not_filled(onet):
     assert out.extras["face_fraction"] == pytest.approx(2 / 3)
 
 
+def test_streamed_chunks_equal_one_batch(onet):
+    frames = np.stack([astronaut_frame(320, 240), noface_frame(320, 240)] * 3)
+    times = np.arange(6) / 5
+    whole = onet.extract(frames, times)
+    streamed = onet.extract_stream([(frames[:4], times[:4]), (frames[4:], times[4:])])
+    np.testing.assert_allclose(streamed.values, whole.values, atol=1e-5)
+    np.testing.assert_allclose(streamed.times, whole.times)
+    assert streamed.extras["n_frames"] == 6 and streamed.extras["face_fraction"] == pytest.approx(0.5)
+
+
+def test_long_video_is_decoded_in_chunks(onet, tmp_path):
+    from features.decode import iter_video
+    from tests.media import write_video
+
+    path = write_video(tmp_path / "long.mp4", np.stack([astronaut_frame(160, 120)] * 100), fps=25)
+    chunks = list(iter_video(path, fps=25, max_side=None, chunk=32))
+    assert [len(c[0]) for c in chunks] == [32, 32, 32, 4]
+    out = onet.extract_stream(iter_video(path, fps=5, max_side=None, chunk=8))
+    assert out.extras["n_frames"] == 20
+
+
 def test_tracking_follows_the_main_face():
     big, small = np.array([100, 100, 200, 200.0]), np.array([10, 10, 40, 40.0])
     moved = big + 10
