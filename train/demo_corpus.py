@@ -297,9 +297,30 @@ def _check_unaligned(spec: FeatureSpec) -> None:
 
 
 def _speech_key(spec: FeatureSpec) -> str:
-    """What the cached RAVDESS features depend on: the text and audio specs (settings, max_len, overflow)."""
-    d = {"text": spec.text.to_dict(), "audio": spec.audio.to_dict()}
+    """What the cached RAVDESS features depend on: the text and audio specs (settings, max_len, overflow)
+    and the code that computes them (a fix that leaves the settings alone must not reuse stale numbers)."""
+    d = {"text": spec.text.to_dict(), "audio": spec.audio.to_dict(), "code": _speech_code_digest()}
     return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _speech_code_digest() -> str:
+    """Digest of the modules that turn a clip and its sentence into text/audio frames, and of the
+    pipeline's shortening code (not the whole pipeline: its vision changes do not touch these numbers)."""
+    import inspect
+
+    import features.audio
+    import features.decode
+    import features.pipeline
+    import features.text
+
+    h = hashlib.sha1()
+    for mod in (features.audio, features.decode, features.text):
+        h.update(Path(mod.__file__).read_bytes())
+    cx = features.pipeline.ClipExtractor
+    for fn in (features.pipeline.pool_frames, getattr(cx, "_shorten", None), getattr(cx, "_unaligned", None)):
+        if fn is not None:
+            h.update(inspect.getsource(fn).encode())
+    return h.hexdigest()[:12]
 
 
 _WORKER: Any = None
