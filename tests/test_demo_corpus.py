@@ -392,6 +392,14 @@ def test_reader_loads_every_source_unchanged_and_batches_mix(built):
     teacher = corpus.dataset("train", ["composite"])
     tb = next(iter(DataLoader(teacher, batch_size=len(teacher), collate_fn=collate)))
     assert all(bool(tb.masks[m].any(1).all()) for m in MODALITIES)
+    # one DatasetSplits for a trainer written for one, with the app's spec (not one re-derived from padding)
+    sp = corpus.splits(["composite"])
+    assert sp.task == "regression" and sp.feature_spec == corpus.feature_spec
+    assert len(sp.train) == len(teacher) and len(sp.train.labels) == len(teacher)
+    assert sp.train.ids[0].startswith("composite:train:")
+    everything = corpus.splits()
+    assert everything.stats["sizes"]["test"] == sum(corpus.manifest["stats"][s]["test"]["n"] for s in dc.SOURCES)
+    np.testing.assert_array_equal(everything.valid.labels, [everything.valid[i].label for i in range(len(everything.valid))])
     # the teacher view is known per batch from the ids alone, and it is exactly "every modality present"
     complete = np.all([batch.masks[m].any(1).numpy() for m in MODALITIES], axis=0)
     np.testing.assert_array_equal(dc.teacher_view_mask(batch.ids), complete)

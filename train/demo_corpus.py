@@ -779,13 +779,55 @@ class DemoCorpus:
 
     def dataset(self, split: str, sources: Sequence[str] = SOURCES):
         """One torch Dataset over `split` of the given sources (items are train.data.Sample; use collate)."""
-        from torch.utils.data import ConcatDataset
-
         unknown = [s for s in sources if s not in self.sources]
         if unknown:
             raise KeyError(f"sources {unknown} are not in this corpus; it has {sorted(self.sources)}")
         parts = [self.sources[s].split(split) for s in sources if len(self.sources[s].split(split))]
-        return ConcatDataset(parts)
+        return SourceConcat(parts, split)
+
+    def splits(self, sources: Sequence[str] = SOURCES):
+        """The given sources as one `train.data.DatasetSplits` (regression), for a trainer written for one.
+
+        Its feature_spec is the corpus's, i.e. the app's. Do not call `.truncated()` on it: the corpus
+        already respects the spec's max lengths, and truncation would re-derive max_len from the padded
+        width of a source (0 audio frames for MOSI), which no longer matches the app's extractors.
+        """
+        from train.data import DatasetSplits
+
+        sources = tuple(sources)
+        ds = {sp: self.dataset(sp, sources) for sp in SPLITS}
+        return DatasetSplits(
+            name="demo" if sources == SOURCES else "demo:" + "+".join(sources), task="regression", class_names=(),
+            layout="features", source=self.root, feature_spec=self.feature_spec,
+            train=ds["train"], valid=ds["valid"], test=ds["test"],
+            stats={"sizes": {sp: len(d) for sp, d in ds.items()}, "sources": list(sources)},
+        )
+
+
+class SourceConcat:
+    """Several `MultimodalDataset`s as one (items are `train.data.Sample`), with `.labels` like theirs."""
+
+    def __init__(self, parts: Sequence[Any], name: str = ""):
+        from torch.utils.data import ConcatDataset
+
+        self._cat = ConcatDataset(parts) if parts else None
+        self.parts, self.name = list(parts), name
+
+    def __len__(self) -> int:
+        return 0 if self._cat is None else len(self._cat)
+
+    def __getitem__(self, i: int):
+        if self._cat is None:
+            raise IndexError(i)
+        return self._cat[i]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.concatenate([p.labels for p in self.parts]) if self.parts else np.zeros(0, np.float32)
+
+    @property
+    def ids(self) -> list[str]:
+        return [i for p in self.parts for i in p.arrays.ids]
 
 
 def load_demo_corpus(root: Path | str = Path("data/demo"), sources: Sequence[str] = SOURCES) -> DemoCorpus:
