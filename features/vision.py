@@ -20,6 +20,7 @@ Dimension legend: n - sampled frames, f - frames with the tracked face, d - embe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from pathlib import Path
@@ -114,7 +115,8 @@ class VisionExtractor:
     embedder: "fer" | "onet" | "facenet"; weights: file/dir for "fer" (default the shipped checkpoint)
     or the InceptionResnetV1 state dict for "facenet" (required); fps: the sampling rate the decoder
     should use (recorded in the spec); detect_side: longer side of the copy MTCNN sees;
-    min_face_size: smallest face (pixels, in the detection copy); min_prob: detections below are dropped.
+    min_face_size: smallest face (pixels, in the detection copy); min_prob: detections below are dropped;
+    threads: torch intra-op threads while the face networks run (restored afterwards; None: unchanged).
     """
 
     name = "vision"
@@ -130,6 +132,7 @@ class VisionExtractor:
         min_prob: float = 0.9,
         margin: float = 0.1,
         batch_size: int = 16,
+        threads: int | None = 1,
     ) -> None:
         import torch
         from facenet_pytorch import MTCNN
@@ -141,6 +144,10 @@ class VisionExtractor:
         self.embedder, self.fps, self.device = embedder, float(fps), torch.device(device)
         self.detect_side, self.min_face_size, self.min_prob = detect_side, min_face_size, min_prob
         self.margin, self.batch_size = margin, batch_size
+        # MTCNN is many small convolutions: extra intra-op threads mostly spin-wait (measured on 2 cores:
+        # 1 thread 1.4 s, 2 threads 5-8 s for 50 frames under load), so the nets run single-threaded
+        # by default; None leaves torch's setting alone
+        self.threads = threads
         self.mtcnn = MTCNN(keep_all=True, min_face_size=min_face_size, device=self.device, select_largest=True).eval()
         self.weights_id = "bundled"
         if embedder == "fer":
@@ -220,7 +227,7 @@ class VisionExtractor:
             if scale < 1.0:
                 size = (max(1, int(round(W * scale))), max(1, int(round(H * scale))))
                 batch = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in batch])
-            with torch.inference_mode():
+            with torch.inference_mode(), self.torch_threads():
                 b, p, l = self.mtcnn.detect(batch, landmarks=True)
             for bb, pp, ll in zip(b, p, l):
                 if bb is None:
@@ -284,6 +291,23 @@ class VisionExtractor:
     def extract_stream(self, chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> ModalityFeatures:
         """`extract` over chunks of (frames [n, H, W, 3], times [n]) — e.g. `decode.iter_video` — so a
         long video never sits in memory whole: only embeddings and small previews are kept."""
+        with self.torch_threads():
+            return self._extract_stream(chunks)
+
+    @contextlib.contextmanager
+    def torch_threads(self):
+        """Run the face networks with `self.threads` torch threads, restoring the previous setting."""
+        import torch
+
+        before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+    def _extract_stream(self, chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> ModalityFeatures:
         import cv2
 
         t0 = time.perf_counter()

@@ -48,6 +48,14 @@ def test_astronaut_face_found_with_landmarks_inside_box(onet):
     np.testing.assert_allclose(out.times[:, 1] - out.times[:, 0], 0.2)
 
 
+def test_thread_setting_is_restored(onet):
+    import torch
+
+    before = torch.get_num_threads()
+    onet.extract(np.stack([noface_frame(64, 48)]), np.zeros(1))
+    assert torch.get_num_threads() == before
+
+
 def test_no_face_is_missing_with_reason(onet):
     out = onet.extract(np.stack([noface_frame()] * 4), np.arange(4) / 5)
     assert not out.present and "no face" in out.missing_reason and out.values.shape == (0, 256)
