@@ -72,6 +72,11 @@ def align_to_words(
     return out, counts, gaps
 
 
+def _check_transcript(transcript: Any) -> None:
+    if transcript is not None and not isinstance(transcript, str):
+        raise FeatureError(f"transcript must be text, got {type(transcript).__name__}")
+
+
 class ClipExtractor:
     """Runs the three extractors on a clip and lays their outputs out for the model.
 
@@ -174,6 +179,7 @@ class ClipExtractor:
 
         from features.decode import NoStreamError, decode_audio, iter_video, probe
 
+        _check_transcript(transcript)
         t0 = time.perf_counter()
         info = probe(path)
         reasons: dict[str, str] = {}
@@ -240,6 +246,7 @@ class ClipExtractor:
         """
         from features.text import align, recognise, recogniser_available
 
+        _check_transcript(transcript)
         t0 = time.perf_counter()
         reasons = dict(reasons or {})
         meta: dict[str, Any] = {"layout": self.layout, "transcript": transcript}
@@ -259,9 +266,9 @@ class ClipExtractor:
         else:
             v = ModalityFeatures.missing("vision", self.vision.dim, reasons.get("vision", "no video frames"))
 
+        if duration is None and v.present:
+            duration = float(v.times[-1, 1])
         words = None
-        if transcript is not None and not isinstance(transcript, str):
-            raise FeatureError(f"transcript must be text, got {type(transcript).__name__}")
         has_text = transcript is not None and transcript.strip() != ""
         if has_text and self.align_transcript and a.present and a.extras["voiced"].any():
             t = time.perf_counter()
