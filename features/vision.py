@@ -253,7 +253,7 @@ class VisionExtractor:
         if not crops:
             return np.zeros((0, self.dim), np.float32)
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), self.torch_threads():
             for i in range(0, len(crops), 64):
                 chunk = crops[i : i + 64]
                 if self.embedder == "fer":
