@@ -314,12 +314,15 @@ def _speech_code_digest() -> str:
     import features.text
 
     h = hashlib.sha1()
-    for mod in (features.audio, features.decode, features.text):
+    for mod in (features.audio, features.decode):
         h.update(Path(mod.__file__).read_bytes())
     cx = features.pipeline.ClipExtractor
-    for fn in (features.pipeline.pool_frames, getattr(cx, "_shorten", None), getattr(cx, "_unaligned", None)):
-        if fn is not None:
-            h.update(inspect.getsource(fn).encode())
+    # text: the tokeniser and the extractor; speech recognition is never run (the sentence is given)
+    parts = (features.text.tokenize, features.text.TextExtractor,
+             features.pipeline.pool_frames, getattr(cx, "_shorten", None), getattr(cx, "_unaligned", None))
+    for obj in parts:
+        if obj is not None:
+            h.update(inspect.getsource(obj).encode())
     return h.hexdigest()[:12]
 
 
