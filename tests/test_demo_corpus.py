@@ -400,6 +400,11 @@ def test_reader_loads_every_source_unchanged_and_batches_mix(built):
     everything = corpus.splits()
     assert everything.stats["sizes"]["test"] == sum(corpus.manifest["stats"][s]["test"]["n"] for s in dc.SOURCES)
     np.testing.assert_array_equal(everything.valid.labels, [everything.valid[i].label for i in range(len(everything.valid))])
+    w = corpus.source_weights("train")
+    assert w.shape == (len(ds),) and w.sum() == pytest.approx(1.0)
+    src = np.array([i.split(":")[0] for i in everything.train.ids])
+    for s in dc.SOURCES:
+        assert w[src == s].sum() == pytest.approx(1 / len(dc.SOURCES))
     # the teacher view is known per batch from the ids alone, and it is exactly "every modality present"
     complete = np.all([batch.masks[m].any(1).numpy() for m in MODALITIES], axis=0)
     np.testing.assert_array_equal(dc.teacher_view_mask(batch.ids), complete)

@@ -788,6 +788,16 @@ class DemoCorpus:
         parts = [self.sources[s].split(split) for s in sources if len(self.sources[s].split(split))]
         return SourceConcat(parts, split)
 
+    def source_weights(self, split: str, sources: Sequence[str] = SOURCES) -> np.ndarray:
+        """[n] per-sample weights (in `dataset(split, sources)` order) under which every source is drawn
+        equally often, e.g. for `torch.utils.data.WeightedRandomSampler`: FER2013 (28.7k) and MOSEI (16.3k)
+        would otherwise drown the 3.2k composites and 1.1k RAVDESS clips. Weights sum to 1."""
+        ns = [len(self.sources[s].split(split)) for s in sources]
+        present = [n for n in ns if n]
+        if not present:
+            return np.zeros(0, np.float64)
+        return np.concatenate([np.full(n, 1.0 / (n * len(present))) for n in ns if n])
+
     def splits(self, sources: Sequence[str] = SOURCES):
         """The given sources as one `train.data.DatasetSplits` (regression), for a trainer written for one.
 
