@@ -226,6 +226,8 @@ def test_pack_pads_back_and_keeps_absent_modalities_empty():
     assert a["vision"].shape == (2, 1, 4) and a["vision_lengths"].tolist() == [0, 1]
     assert np.all(a["vision"][1] == 2) and np.all(a["vision"][0] == 0)
     assert a["teacher_view"].tolist() == [False, False]
+    assert a["audio_missing"].tolist() == ["mosi has no audio", "fer2013 has no audio"]
+    assert a["vision_missing"].tolist() == ["mosi has no vision", ""]
     assert a["source"].tolist() == ["mosi", "fer2013"] and a["parts"].shape == (2, 3)
     too_long = dc.Item("mosi", "train", "z", 1.0, feats=dc._only(spec, text=np.ones((4, 2))))
     with pytest.raises(ValueError, match="spec allows 3"):

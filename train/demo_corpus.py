@@ -534,6 +534,9 @@ def pack(items: Sequence[Item], spec: FeatureSpec) -> dict[str, np.ndarray]:
         for i, x in enumerate(seqs):
             arr[i, : len(x)] = x
         out[m], out[f"{m}_lengths"] = arr, lengths
+        # the same per-modality reason column features.extract writes ('' when present)
+        out[f"{m}_missing"] = np.array([f"{it.source} has no {m}" if L == 0 else "" for it, L in zip(items, lengths)],
+                                       dtype=str)
     out["labels"] = np.array([it.label for it in items], np.float32)
     out["ids"] = np.array([it.id for it in items], dtype=str)
     out["source"] = np.array([it.source for it in items], dtype=str)
