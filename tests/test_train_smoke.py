@@ -193,3 +193,19 @@ def test_demo_corpus_run_limits_distillation_to_teacher_views(tmp_path, monkeypa
     for batch_ids, view in seen:
         np.testing.assert_array_equal(view, [i.startswith("composite:") for i in batch_ids])
     assert load_checkpoint(out / "student").metadata["dataset"] == "demo"
+
+
+def test_samples_per_epoch_draws_a_fixed_weighted_budget(mosi_dir):
+    from train.distill import Context, _loader
+
+    ds = load_dataset("mosi", mosi_dir).train
+    cfg = TrainConfig(batch_size=4, samples_per_epoch=12, seed=3)
+    weights = np.zeros(len(ds))
+    weights[:5] = 1.0  # only the first five samples may be drawn
+    loader = _loader(ds, cfg, Context(torch.device("cpu")), train=True, epoch=1, weights=weights)
+    batches = list(loader)
+    assert [b.size for b in batches] == [4, 4, 4]
+    drawn = {i for b in batches for i in b.ids}
+    assert drawn <= {ds[i].id for i in range(5)}
+    again = [i for b in _loader(ds, cfg, Context(torch.device("cpu")), train=True, epoch=1, weights=weights) for i in b.ids]
+    assert again == [i for b in batches for i in b.ids]  # seeded by (seed, epoch): resumable

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, WeightedRandomSampler
 
 from aumdf.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from aumdf.config import AUMDFConfig
@@ -91,6 +91,7 @@ class TrainConfig:
     epochs: int = 20
     teacher_epochs: int = 0  # 0: same as epochs
     batch_size: int = 32
+    samples_per_epoch: int = 0  # >0: each epoch draws this many training samples (source-balanced on demo)
     lr: float = 1e-3
     weight_decay: float = 0.0
     grad_clip: float = 0.0  # max gradient norm; 0 = off
@@ -154,6 +155,8 @@ HELP = {
     "grad_clip": "max gradient norm; 0 = off",
     "n_heads": "attention heads (d_model must be divisible by it)", "n_layers": "MMT layers",
     "batch_size": "samples per batch (per process under torchrun; not given in the paper)",
+    "samples_per_epoch": "draw this many training samples per epoch, with replacement (0: one pass over the "
+                         "data); on the demo corpus every source is drawn equally often; ignored under torchrun",
     "lr": "Adam learning rate (Table 2: 0.001)", "weight_decay": "Adam weight decay",
     "seed": "seed of initialisation, shuffles and frame drops", "num_workers": "DataLoader worker processes",
     "patience": "early stopping: epochs without validation improvement (Table 2: 20)",
@@ -310,6 +313,9 @@ class TrainData:
     student_valid: Dataset
     test: Dataset
     teacher_view: Callable[[Sequence[str]], np.ndarray] | None = None  # batch ids -> [b] bool
+    # per-sample draw weights for --samples-per-epoch (None: uniform), in dataset order
+    teacher_weights: np.ndarray | None = None
+    student_weights: np.ndarray | None = None
 
     @classmethod
     def from_splits(cls, s: DatasetSplits) -> "TrainData":
@@ -352,6 +358,7 @@ def _load(cfg: TrainConfig) -> TrainData:
             teacher_train=c.dataset("train", ["composite"]), student_train=c.dataset("train"),
             teacher_valid=c.dataset("valid", ["composite"]), student_valid=c.dataset("valid"),
             test=c.dataset("test", ["composite"]), teacher_view=teacher_view_mask,
+            student_weights=c.source_weights("train"),
         )
     splits = load_dataset(cfg.dataset, cfg.data_dir or None, cfg.layout)
     # Table 2's maximum lengths are for unaligned input; aligned data keep their shared word axis
@@ -360,7 +367,8 @@ def _load(cfg: TrainConfig) -> TrainData:
     return TrainData.from_splits(splits)
 
 
-def _loader(ds, cfg: TrainConfig, ctx: Context, train: bool, epoch: int = 0) -> DataLoader:
+def _loader(ds, cfg: TrainConfig, ctx: Context, train: bool, epoch: int = 0, weights: np.ndarray | None = None
+            ) -> DataLoader:
     if not train:
         return DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, collate_fn=collate, num_workers=cfg.num_workers)
     # The last incomplete training batch is dropped (MOSI: 1281 = 40 * 32 + 1): CSD contrasts samples
@@ -374,6 +382,13 @@ def _loader(ds, cfg: TrainConfig, ctx: Context, train: bool, epoch: int = 0) -> 
                           num_workers=cfg.num_workers, drop_last=drop_last)
     # the shuffle depends only on (seed, epoch): a resumed run sees the same order as an uninterrupted one
     g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
+    if cfg.samples_per_epoch > 0:
+        # a large corpus on a small machine: a fixed budget of draws per epoch, so that validation and early
+        # stopping happen often; weights balance the sources of the demo corpus
+        w = torch.as_tensor(weights if weights is not None else np.ones(len(ds)), dtype=torch.double)
+        sampler = WeightedRandomSampler(w, num_samples=cfg.samples_per_epoch, replacement=True, generator=g)
+        return DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+                          num_workers=cfg.num_workers, drop_last=cfg.samples_per_epoch >= cfg.batch_size)
     return DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, generator=g, collate_fn=collate,
                       num_workers=cfg.num_workers, drop_last=drop_last)
 
@@ -427,6 +442,7 @@ def run_phase(
     ctx: Context,
     out: Path,
     epochs: int,
+    weights: np.ndarray | None = None,
 ) -> PhaseResult:
     """The plain loop shared by both phases: epochs of Adam steps, validation, early stopping, resume.
 
@@ -458,7 +474,7 @@ def run_phase(
 
     for epoch in range(start, epochs + 1):
         trainable.train()
-        loader = _loader(train_set, cfg, ctx, train=True, epoch=epoch)
+        loader = _loader(train_set, cfg, ctx, train=True, epoch=epoch, weights=weights)
         pick = random.Random(cfg.seed * 1000 + epoch + 7919 * ctx.rank)
         gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch + 7919 * ctx.rank)
         sums: dict[str, float] = {}
@@ -593,6 +609,7 @@ def train(cfg: TrainConfig) -> Path:
                 "teacher", teacher, wrap(TeacherStep(teacher, lambda_reg)),
                 lambda batch, draw_p, gen: (batch,),
                 teacher_valid, teacher_best, data.teacher_train, task, cfg, ctx, out, cfg.teacher_epochs or cfg.epochs,
+                data.teacher_weights,
             )
             if best_state:
                 teacher.load_state_dict(best_state)
@@ -629,7 +646,7 @@ def train(cfg: TrainConfig) -> Path:
         return batch, drop_frames(batch, draw_p(), gen), view
 
     res = run_phase("student", distiller, wrap(StudentStep(distiller)), student_inputs, student_valid, student_best,
-                    data.student_train, task, cfg, ctx, out, cfg.epochs)
+                    data.student_train, task, cfg, ctx, out, cfg.epochs, data.student_weights)
     if student_best_state:
         student.load_state_dict(student_best_state)
     elif (out / "student").exists():
