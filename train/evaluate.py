@@ -3,6 +3,7 @@
     python -m train.evaluate --checkpoint runs/mosi/x --dataset mosi
     python -m train.evaluate --checkpoint runs/mosi/seeds --dataset mosi --seeds 1111 1112 1113
     python -m train.evaluate --dataset mosi --ablation full=runs/mosi/a no-dwam=runs/mosi/b no-csd=runs/mosi/c
+    python -m train.evaluate --dataset demo --checkpoint checkpoints/default   # train/evaluate_demo.py
 
 What is computed on the chosen split (default test), for the student of each run:
   * Tables 3-4 (MOSI/MOSEI) / Table 5 (IEMOCAP): the 7 test-time modality subsets of aumdf.rprm.SUBSETS
@@ -317,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--checkpoint", nargs="+", default=[], help="checkpoint, run, or seed-runs folder(s)")
-    ap.add_argument("--dataset", required=True, choices=("mosi", "mosei", "iemocap"))
+    ap.add_argument("--dataset", required=True, choices=("mosi", "mosei", "iemocap", "demo"),
+                    help="demo: the demo corpus report of train/evaluate_demo.py (teacher beside student)")
     ap.add_argument("--data-dir", default=None, help="default data/<dataset>/")
     ap.add_argument("--layout", default="auto", choices=LAYOUTS, help="auto: the layout the checkpoint was trained on")
     ap.add_argument("--seeds", type=int, nargs="*", default=[], help="only these seed_<s> runs (default: all)")
@@ -327,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0 keeps the default")
-    ap.add_argument("--out", default=None, help="default <first run>/eval_<split>/")
+    ap.add_argument("--out", default=None, help="default <first run>/eval_<split>/ (demo: <checkpoint>/eval/)")
     ap.add_argument("--ablation", nargs="+", default=[], metavar="NAME=DIR",
                     help="Tables 6-7: compare variants (e.g. full=runs/a no-dwam=runs/b)")
     ap.add_argument("--ablation-rate", type=float, default=0.2)
@@ -335,7 +337,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     try:
-        if a.ablation:
+        if a.dataset == "demo":
+            _evaluate_demo(a)
+        elif a.ablation:
             pairs = [v.split("=", 1) for v in a.ablation]
             if any(len(p) != 2 for p in pairs):
                 raise SystemExit("--ablation takes NAME=DIR pairs, e.g. full=runs/mosi/a no-dwam=runs/mosi/b")
@@ -346,8 +350,19 @@ def main(argv: Sequence[str] | None = None) -> None:
                      a.batch_size, a.device, a.out)
         else:
             raise SystemExit("give --checkpoint DIR (or --ablation NAME=DIR ...)")
-    except (ValueError, CheckpointError) as e:  # DataError is a ValueError
+    except (ValueError, CheckpointError, FileNotFoundError) as e:  # DataError, CorpusError are ValueErrors
         raise SystemExit(f"error: {e}")
+
+
+def _evaluate_demo(a: argparse.Namespace) -> None:
+    from train.evaluate_demo import evaluate_demo
+
+    if len(a.checkpoint) != 1 or a.ablation:
+        raise SystemExit("--dataset demo takes one --checkpoint DIR (a folder with teacher/ and student/)")
+    res = evaluate_demo(a.checkpoint[0], a.data_dir or "data/demo", a.out, a.split, a.batch_size, a.device)
+    for c in res["sense"]["checks"]:
+        print(f"{'pass' if c['passed'] else 'FAIL'}  {c['check']}: {c['detail']}")
+    print(f"done in {res['seconds']['total']:.1f}s; wrote " + ", ".join(res["written"]))
 
 
 if __name__ == "__main__":
