@@ -50,6 +50,7 @@ TRAINED_ON = {  # what each training set is, for the model card's limits
     "mosei": "CMU-MOSEI: English opinion monologues from YouTube",
     "iemocap": "IEMOCAP: acted English dyadic conversations (4 emotions)",
 }
+MODEL_CARD = "MODEL_CARD.md"  # beside student/ and teacher/: train/model_card.py writes it
 MAX_SECONDS = 60.0  # clips longer than this are refused (the demo's length limit)
 MAX_BYTES = 200 * 1024 * 1024  # files larger than this are refused before decoding
 
@@ -465,6 +466,16 @@ class Predictor:
         )
 
     # --------------------------------------------------------------- model card
+    def card_file(self) -> Path | None:
+        """MODEL_CARD.md in the folder holding student/ (or in the single checkpoint folder), if any."""
+        path = self.checkpoints["student"].path
+        if path is None:
+            return None
+        for folder in (path.parent, path) if path.name == "student" else (path,):
+            if (folder / MODEL_CARD).is_file():
+                return folder / MODEL_CARD
+        return None
+
     def _length_note(self) -> str:
         t, a, v = self.spec.max_lens
         pooled = self.spec.audio.settings.get("layout_overflow") == "pool"
@@ -473,7 +484,12 @@ class Predictor:
                                                                       else "cut at those lengths."))
 
     def model_card(self) -> str:
-        """Markdown: what the loaded checkpoint was trained on, its validation metrics, its limits."""
+        """Markdown: the checkpoint folder's MODEL_CARD.md (written by `python -m train.model_card` from a
+        held-out evaluation) when it has one; else a summary of what the loaded checkpoint was trained on,
+        its validation metrics and its limits."""
+        card = self.card_file()
+        if card is not None:
+            return card.read_text(encoding="utf-8")
         lines = []
         for which, ck in self.checkpoints.items():
             md = ck.metadata

@@ -1,0 +1,217 @@
+"""Write a checkpoint's MODEL_CARD.md from its demo-corpus evaluation and its own metadata.
+
+    python -m train.evaluate --dataset demo --checkpoint checkpoints/default        # -> checkpoints/default/eval/
+    python -m train.model_card --checkpoint checkpoints/default --run runs/demo/default
+
+Reads <checkpoint>/eval/demo_eval.json (train/evaluate_demo.py), the teacher's and student's config.json
+(model size, best epoch, the training configuration), and, when present, the training run's metrics.json
+and train_config.json (in --run, default the checkpoint folder itself: `train.distill` writes them beside
+teacher/ and student/) and the corpus's manifest.json (sample counts). The app's model-card tab shows the
+file (`aumdf.predict.Predictor.model_card`). Nothing in the card is typed by hand: rerun both commands after
+retraining.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Sequence
+
+from aumdf.checkpoint import CheckpointError, read_checkpoint_config
+from aumdf.predict import resolve_checkpoints
+from train.demo_corpus import ACTOR_SPLITS, VALENCE, sentiment_class
+from train.evaluate_demo import CLASS_NAMES, grid_table, load_result, sense_lines, source_tables
+
+CARD_NAME = "MODEL_CARD.md"
+# Per source: what it is, and its terms of use. RAVDESS's licence is the binding one for the weights.
+DATA_SOURCES: tuple[tuple[str, str, str], ...] = (
+    ("CMU-MOSI", "transcripts of English YouTube opinion monologues with sentiment scores in [-3, 3]",
+     "research use (CMU Multimodal SDK terms)"),
+    ("CMU-MOSEI", "transcripts of English YouTube opinion monologues with sentiment scores in [-3, 3]",
+     "research use (CMU Multimodal SDK terms)"),
+    ("RAVDESS", "acted English speech of 24 actors, two neutral sentences in 8 emotions",
+     "CC BY-NC-SA 4.0 (Livingstone & Russo, 2018): non-commercial, share alike"),
+    ("FER2013", "48 × 48 grey face photos in 7 expressions (also the training data of the face-expression network)",
+     "research use (ICML 2013 representation-learning challenge data)"),
+    ("GloVe 6B 50-d", "word vectors for the text features", "Public Domain Dedication and License (PDDL)"),
+)
+# flags that say nothing about the model (machine, logging, paths of the moment)
+_NOT_IN_COMMAND = {"progress", "resume", "name", "device", "num_workers", "seeds"}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def training_command(train_config: dict[str, Any]) -> str:
+    """The `python -m train.distill` line that reproduces a TrainConfig (flags that differ from the defaults)."""
+    from train.distill import TrainConfig
+
+    default = TrainConfig().to_dict()
+    parts = ["python -m train.distill"]
+    for f in fields(TrainConfig):
+        k = f.name
+        if k in _NOT_IN_COMMAND or k not in train_config:
+            continue
+        v, d = train_config[k], default.get(k)
+        if (list(v) if isinstance(v, (list, tuple)) else v) == (list(d) if isinstance(d, (list, tuple)) else d):
+            continue
+        flag = "--" + k.replace("_", "-")
+        if isinstance(v, bool):
+            parts.append(flag if v else f"--no-{k.replace('_', '-')}")
+        elif isinstance(v, (list, tuple)):
+            parts.append(f"{flag} " + " ".join(str(x) for x in v))
+        else:
+            parts.append(f"{flag} {v}")
+    return " ".join(parts)
+
+
+def _fmt_seconds(s: float) -> str:
+    s = float(s)
+    return f"{s / 3600:.1f} h" if s >= 5400 else f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
+
+
+def _counts_table(manifest: dict[str, Any] | None) -> list[str]:
+    if not manifest or "stats" not in manifest:
+        return ["(the corpus's manifest.json was not found; sample counts are in docs/demo_corpus.md)", ""]
+    lines = ["| source | train | valid | test |", "|---|---:|---:|---:|"]
+    for s in manifest.get("sources", []):
+        st = manifest["stats"].get(s, {})
+        name = "composite (composites)" if s == "composite" else s
+        lines.append(f"| {name} | " + " | ".join(str(st.get(sp, {}).get("n", "–")) for sp in ("train", "valid", "test")) + " |")
+    return lines + [""]
+
+
+def render_card(res: dict[str, Any], models: dict[str, tuple[Any, Any, dict]], metrics: dict[str, Any] | None,
+                train_config: dict[str, Any] | None, manifest: dict[str, Any] | None) -> str:
+    """The card as Markdown. models: role -> (AUMDFConfig, FeatureSpec, metadata) from read_checkpoint_config."""
+    roles = list(res["models"])
+    student_cfg, spec, student_md = models["student"]
+    tc = train_config or student_md.get("train_config") or {}
+    out = ["# AUMDF default checkpoint — model card", "",
+           "Multimodal sentiment (a score from −3 strongly negative to +3 strongly positive) from words, voice and "
+           "face, that keeps working when a modality is missing: a teacher trained on complete samples and a "
+           "student distilled from it under random frame and modality loss (AUMDF). The app uses the student; "
+           "the teacher is shown beside it.", "",
+           "**Licence of the weights: non-commercial use only** (CC BY-NC-SA 4.0, inherited from RAVDESS; "
+           "MOSI, MOSEI and FER2013 are research-use data).", ""]
+    # ---- model
+    out += ["## Model", "", "| | " + " | ".join(roles) + " |", "|---|" + "---|" * len(roles)]
+    out.append("| d_model / heads / MMT layers | " + " | ".join(
+        f"{models[r][0].d_model} / {models[r][0].n_heads} / {models[r][0].n_layers}" for r in roles) + " |")
+    out.append("| parameters | " + " | ".join(f"{res['models'][r]['parameters']:,}" for r in roles) + " |")
+    out.append("| best epoch (validation MAE) | " + " | ".join(str(models[r][2].get("best_epoch", "–")) for r in roles) + " |")
+    out += ["", "Features (the app's own extractors; a checkpoint refuses any others): " + "; ".join(
+        f"{m} {spec[m].extractor} {spec[m].dim}-d, at most {spec[m].max_len} frames" for m in ("text", "audio", "vision"))
+        + ".", ""]
+    # ---- data
+    out += ["## Training data", "",
+            "The demo corpus (docs/demo_corpus.md): every modality is real, but no public dataset has real text, audio "
+            "and video of the same clip, so each source contributes the modality it really has.", "",
+            "| data | what | terms |", "|---|---|---|"]
+    out += [f"| {n} | {w} | {t} |" for n, w, t in DATA_SOURCES]
+    out += ["", "Samples per split (composites included):", ""] + _counts_table(manifest)
+    test_actors = ", ".join(str(a) for a in ACTOR_SPLITS["test"])
+    out += [f"Splits: MOSI/MOSEI their standard ones; RAVDESS by actor (actors {test_actors} held out); FER2013 by "
+            "usage (PrivateTest held out). The face-expression network was trained on FER2013 Training only.", ""]
+    out += ["### Emotion → sentiment score (RAVDESS and FER2013)", "",
+            "| emotion | score | class |", "|---|---:|---|"]
+    out += [f"| {e} | {v:+.2f} | {CLASS_NAMES[sentiment_class(v)]} |" for e, v in VALENCE.items()]
+    out += ["", f"Classes are the model's own bins: negative ≤ −{res['neutral_band']}, neutral in between, "
+            f"positive ≥ +{res['neutral_band']}. The order follows the valence axis of Russell's circumplex model of "
+            "affect; see docs/demo_corpus.md for each choice.", ""]
+    out += ["### Composites", "",
+            "**Composites** are the only samples with all three modalities: a real MOSI/MOSEI transcript, a real "
+            "RAVDESS clip and a real FER2013 face of the same split and the same sentiment class, labelled with the "
+            "mean of the three scores. The three parts were never recorded together: composites teach how each "
+            "modality relates to sentiment and that agreeing cues reinforce each other, not how real speakers "
+            "combine words, voice and face (sarcasm, a smile that contradicts the words). The teacher learns from "
+            "composites only; the student from composites and every single-modality sample, with the distillation "
+            "terms applied to composites.", ""]
+    # ---- training
+    out += ["## Training", "", "```", training_command(tc) if tc else "(no training configuration recorded)", "```", ""]
+    if metrics and "wall_s" in metrics:
+        epochs = ""
+        if tc:
+            epochs = (f" ({tc.get('teacher_epochs') or tc.get('epochs')} teacher + {tc.get('epochs')} student epochs"
+                      + (f" of {tc['samples_per_epoch']} samples" if tc.get("samples_per_epoch") else "") + ")")
+        out += [f"Training time: {_fmt_seconds(metrics['wall_s'])}{epochs}, "
+                f"{tc.get('threads') or 'default'} CPU thread(s) requested.", ""]
+    else:
+        out += ["Training time: not recorded (no metrics.json beside the checkpoint; pass --run with the training "
+                "run's folder).", ""]
+    # ---- evaluation
+    out += ["## Evaluation on held-out real data (teacher beside student)", "",
+            "Each source's test split, with only the modality that source really has (the others are switched off "
+            "as in the app). MOSI/MOSEI: the field's regression metrics; RAVDESS/FER2013: accuracy of the "
+            "negative/neutral/positive class of the predicted score against the emotion's class.", ""]
+    out += [ln.replace("#### ", "### ") for ln in source_tables(res)]
+    out += [f"### 7-subset grid on held-out composites (n = {res['composite_grid']['n']})", "",
+            "Each subset of {l: text, a: audio, v: vision} given to the model, on composites of the test split. "
+            "These are composites, not real multimodal clips: read them as a check of how the model combines "
+            "independent cues, not as a benchmark.", ""]
+    out += [ln.replace("#### ", "**") + "**" if ln.startswith("#### ") else ln for ln in grid_table(res)]
+    out += ["### Sense checks", ""] + sense_lines(res)
+    # ---- limits
+    out += ["## Limits", "",
+            "- Trained on acted speech (RAVDESS: two fixed, neutral sentences), posed or in-the-wild face photos "
+            "(FER2013: single 48 × 48 frames) and opinion transcripts: real clips where the three co-occur were "
+            "never seen. Cross-modal interplay of real speakers is not learnt.",
+            "- The MOSI/MOSEI numbers are not comparable with the paper's: 50-d instead of 300-d GloVe, transcripts "
+            "cut at 25 words, and the model was trained on the demo corpus, not on MOSI alone with its real audio "
+            "and video.",
+            "- RAVDESS's sentences carry no sentiment, so for speech the model can only use the voice; FER2013's "
+            "sentiment is a fixed mapping of 7 expression labels onto a valence score, not a rating of sentiment.",
+            "- English only; speakers, accents, lighting and cameras unlike the training data are not validated.",
+            "- A research demo of sentiment from expression, voice and words: not an assessment of a person, and not "
+            "for decisions about people. Non-commercial use only (RAVDESS's licence).", ""]
+    out.append(f"Generated by `python -m train.model_card` from `{Path(res['checkpoint']).name}/eval/demo_eval.json` "
+               f"(evaluation took {_fmt_seconds(res['seconds']['total'])}).")
+    return "\n".join(out) + "\n"
+
+
+def write_model_card(checkpoint: Path | str, eval_path: Path | str | None = None, run: Path | str | None = None,
+                     data_dir: Path | str | None = None, out: Path | str | None = None) -> Path:
+    """Render <checkpoint>/MODEL_CARD.md (or `out`) from the evaluation JSON and the checkpoints' metadata."""
+    checkpoint = Path(checkpoint)
+    res = load_result(eval_path or checkpoint / "eval")
+    student_dir, teacher_dir = resolve_checkpoints(checkpoint)
+    models = {"student": read_checkpoint_config(student_dir)}
+    if teacher_dir is not None:
+        models = {"teacher": read_checkpoint_config(teacher_dir), **models}
+    missing = set(res["models"]) - set(models)
+    if missing:
+        raise CheckpointError(f"the evaluation covers {sorted(res['models'])} but {checkpoint} has no {sorted(missing)}")
+    run = Path(run) if run else checkpoint
+    metrics, train_config = _read_json(run / "metrics.json"), _read_json(run / "train_config.json")
+    manifest = _read_json(Path(data_dir or res.get("data_dir", "data/demo")) / "manifest.json")
+    card = render_card(res, models, metrics, train_config, manifest)
+    target = Path(out) if out else checkpoint / CARD_NAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(card)
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m train.model_card", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoint", required=True, help="folder with teacher/ and student/ (e.g. checkpoints/default)")
+    ap.add_argument("--eval", default=None, help="demo_eval.json or its folder (default <checkpoint>/eval/)")
+    ap.add_argument("--run", default=None,
+                    help="the training run's folder with metrics.json and train_config.json (default: the checkpoint)")
+    ap.add_argument("--data-dir", default=None, help="the demo corpus, for its manifest (default: the evaluation's)")
+    ap.add_argument("--out", default=None, help="default <checkpoint>/MODEL_CARD.md")
+    a = ap.parse_args(argv)
+    try:
+        path = write_model_card(a.checkpoint, a.eval, a.run, a.data_dir, a.out)
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"error: {e}")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
