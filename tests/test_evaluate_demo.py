@@ -14,7 +14,7 @@ import pytest
 from aumdf.rprm import SUBSETS, subset_name
 from tests.test_demo_corpus import built, extractors, face_weights, fake_data  # noqa: F401  (module fixtures)
 from train import evaluate_demo as ed
-from train.model_card import CARD_NAME, training_command, write_model_card
+from train.model_card import CARD_NAME, summary_markdown, training_command, write_model_card
 
 
 # ------------------------------------------------------------------ pure parts, known answers
@@ -165,6 +165,9 @@ def test_markdown_and_card_carry_the_numbers(evaluated, run, built):  # noqa: F8
         assert phrase in card, phrase
     assert "--samples-per-epoch 32" in card  # from the run's train_config.json
     assert "(composites)" in card  # the sample-count table names composites as such
+    summary = summary_markdown(res)  # the README's short table
+    assert f"{mosi['student']['mae']:.3f} / " in summary and "0.762 / – / 81.31" in summary
+    assert "composites" in summary and "50-d GloVe" in summary
 
 
 def test_predictor_shows_the_card_when_present(run):

@@ -175,6 +175,35 @@ def render_card(res: dict[str, Any], models: dict[str, tuple[Any, Any, dict]], m
     return "\n".join(out) + "\n"
 
 
+def summary_markdown(res: dict[str, Any]) -> str:
+    """A short teacher-beside-student table of every held-out report, for the README (`--summary`)."""
+    roles = list(res["models"])
+    pct = lambda x: "–" if x is None else f"{100 * x:.2f}"  # noqa: E731
+    num = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
+    src, paper = res["sources"], res["paper"]["text_only"]
+    rows = []
+    for s, name in (("mosi", "MOSI test, text only"), ("mosei", "MOSEI test, text only")):
+        m = src[s]["metrics"]
+        rows.append((f"{name} (n = {src[s]['n']}): MAE / Corr / F1 non-0 / Acc-2 non-0",
+                     [f"{num(m[r]['mae'])} / {num(m[r]['corr'])} / {pct(m[r]['f1_non0'])} / {pct(m[r]['acc2_non0'])}"
+                      for r in roles],
+                     f"{num(paper[s]['mae'])} / – / {pct(paper[s]['f1'])} / –"))
+    for s, name in (("ravdess", "RAVDESS held-out actors, audio only"), ("fer2013", "FER2013 PrivateTest, vision only")):
+        m = src[s]["metrics"]
+        rows.append((f"{name} (n = {src[s]['n']}): 3-class accuracy / macro-F1 "
+                     f"(majority {pct(src[s]['baseline']['accuracy'])})",
+                     [f"{pct(m[r]['accuracy'])} / {pct(m[r]['macro_f1'])}" for r in roles], "–"))
+    g = res["composite_grid"]
+    rows.append((f"held-out composites (n = {g['n']}), 7-subset average: MAE / F1 has-0",
+                 [f"{num(g['average'][r]['mae'])} / {pct(g['average'][r]['f1_has0'])}" for r in roles], "–"))
+    lines = ["| held-out report | " + " | ".join(roles) + " | paper (AUMDF) |", "|---|" + "---|" * (len(roles) + 1)]
+    lines += [f"| {n} | " + " | ".join(v) + f" | {p} |" for n, v, p in rows]
+    passed = sum(c["passed"] for c in res["sense"]["checks"])
+    lines += ["", f"Paper: 300-d GloVe, full MOSI/MOSEI training with real audio and video; ours: 50-d GloVe, the demo "
+              f"corpus. Sense checks passed: {passed} of {len(res['sense']['checks'])} (details in the model card)."]
+    return "\n".join(lines) + "\n"
+
+
 def write_model_card(checkpoint: Path | str, eval_path: Path | str | None = None, run: Path | str | None = None,
                      data_dir: Path | str | None = None, out: Path | str | None = None) -> Path:
     """Render <checkpoint>/MODEL_CARD.md (or `out`) from the evaluation JSON and the checkpoints' metadata."""
@@ -205,8 +234,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                     help="the training run's folder with metrics.json and train_config.json (default: the checkpoint)")
     ap.add_argument("--data-dir", default=None, help="the demo corpus, for its manifest (default: the evaluation's)")
     ap.add_argument("--out", default=None, help="default <checkpoint>/MODEL_CARD.md")
+    ap.add_argument("--summary", action="store_true", help="also print a short table for the README")
     a = ap.parse_args(argv)
     try:
+        if a.summary:
+            print(summary_markdown(load_result(a.eval or Path(a.checkpoint) / "eval")))
         path = write_model_card(a.checkpoint, a.eval, a.run, a.data_dir, a.out)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         raise SystemExit(f"error: {e}")
