@@ -57,7 +57,12 @@ def _trained_note(wdir: Path) -> str:
     cfg = wdir.with_name("config.json") if wdir.suffix == ".safetensors" else wdir / "config.json"
     try:
         m = json.loads(cfg.read_text())["metrics"]
-        return f"{m['epochs_run']} epochs, {m['train_minutes']:.0f} min, kept epoch {m['best_epoch']}"
+        epochs, stage = m["epochs_run"], m
+        while "init" in stage:  # warm restarts: count every stage
+            stage = stage["init"]["metrics"]
+            epochs += stage["epochs_run"]
+        minutes = m.get("total_train_minutes", m["train_minutes"])
+        return f"{epochs} epochs in all, {minutes:.0f} min of training"
     except (OSError, KeyError, ValueError):
         return "(no training metrics in config.json)"
 
