@@ -233,12 +233,12 @@ def test_app_without_a_checkpoint_says_what_is_missing(tmp_path):
     assert "no trained checkpoint" in r.stderr and "python -m train.distill" in r.stderr
 
 
-def test_the_documented_client_example_runs(server, media, capsys):
-    """docs/app.md's gradio_client example, run as written against this server and clip."""
-    doc = (ROOT / "docs" / "app.md").read_text()
-    section = doc.split("## API (gradio_client)", 1)[1]
-    code = section.split("```python", 1)[1].split("```", 1)[0]
+@pytest.mark.parametrize("doc", ["README.md", "docs/app.md"])
+def test_the_documented_client_example_runs(server, media, capsys, doc):
+    """The gradio_client example of the README and of docs/app.md, run as written against this server and clip."""
+    text = (ROOT / doc).read_text()
+    code = next(b for b in text.split("```python")[1:] if "gradio_client" in b).split("```", 1)[0]
     code = code.replace('"http://127.0.0.1:7860/"', repr(server[1])).replace('"talk.mp4"', repr(str(media["clip"])))
-    exec(compile(code, "docs/app.md", "exec"), {})
+    exec(compile(code, doc, "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[-1].endswith("switched off")
