@@ -42,3 +42,24 @@ def make_predictor(root: Path, max_seconds: float = 60.0):
     extractor = ClipExtractor.build(embedder="onet")
     tiny_checkpoint(root, extractor.feature_spec())
     return Predictor.from_checkpoint(root, extractor=extractor, device="cpu", max_seconds=max_seconds)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(predictor, **launch_kw):
+    """Build the demo around `predictor` and serve it on a free 127.0.0.1 port without blocking.
+
+    Returns (demo, url); call demo.close() when done. launch_kw go to app.launch (e.g. max_file_size).
+    """
+    import app
+
+    demo = app.build_demo(predictor)
+    port = free_port()
+    app.launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True, **launch_kw)
+    return demo, f"http://127.0.0.1:{port}/"
