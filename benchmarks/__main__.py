@@ -1,7 +1,8 @@
 """`python -m benchmarks`: every performance figure the project promises, as one table.
 
 Runs each `benchmarks/bench_*.py` module's `run(repeats)`; `--only model,extract` picks some,
-`--json FILE` also writes the rows with the machine they were measured on.
+`--json FILE` also writes the rows with the machine they were measured on. After each benchmark
+a "peak RSS" row gives the process's peak resident memory while it ran (sampled; see common.PeakRSS).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import traceback
 from pathlib import Path
 
 import benchmarks
-from benchmarks.common import format_table, machine
+from benchmarks.common import PeakRSS, format_table, machine
 
 
 def available() -> list[str]:
@@ -39,8 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         t0 = time.perf_counter()
         try:
-            mod = importlib.import_module(f"benchmarks.bench_{name}")
-            rows.extend(mod.run(repeats=args.repeats))
+            with PeakRSS() as mem:
+                mod = importlib.import_module(f"benchmarks.bench_{name}")
+                rows.extend(mod.run(repeats=args.repeats))
+            rows.append({"benchmark": f"{name}: benchmark process", "metric": "peak RSS", "value": mem.peak,
+                         "unit": "MB", "note": f"{mem.start:.0f} MB before it (child processes not included)"})
         except Exception as e:  # one broken benchmark must not hide the others' figures
             failed.append(name)
             rows.append({"benchmark": name, "metric": "error", "value": "", "unit": "", "note": f"{type(e).__name__}: {e}"})
@@ -48,10 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{name}] {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows.append({"benchmark": "whole benchmark process", "metric": "peak RSS", "value": peak_mb, "unit": "MB"})
-    print(f"Machine: {machine()}")
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"Machine: {machine()}; measured {date}, medians of {args.repeats} runs")
     print(format_table(rows))
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2, default=str) + "\n")
+        doc = {"machine": machine(), "date": date, "repeats": args.repeats, "rows": rows}
+        args.json.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     return 1 if failed else 0
 
 

@@ -57,3 +57,43 @@ def _fmt(v) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)
+
+
+def rss_mb(pid: int | str = "self", key: str = "VmRSS") -> float:
+    """Resident memory of a process in MB from /proc (VmHWM: its peak); NaN where /proc is absent."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+class PeakRSS:
+    """Peak resident memory of this process while the block runs, sampled every `interval` s.
+
+    ru_maxrss only ever grows over a process's life, so it cannot tell one benchmark's peak from an
+    earlier one's; a sampler thread can (it misses spikes shorter than `interval`).
+    """
+
+    def __init__(self, interval: float = 0.02):
+        self.interval, self.peak, self.start = interval, float("nan"), float("nan")
+
+    def __enter__(self) -> "PeakRSS":
+        import threading
+
+        self.start = self.peak = rss_mb()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, rss_mb())
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mb())
