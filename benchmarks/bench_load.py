@@ -2,8 +2,9 @@
 
     python -m benchmarks.bench_load [--rounds 4] [--users 8] [--requests 5] [--checkpoint DIR]
 
-Each user opens its own session, analyses a generated 3-s talking-head clip (/analyse, with a
-transcript) and then flips the controls (/predict) for the rest of its requests. The app runs as
+Each user keeps one session over the rounds; in each round it analyses its own generated ~3-s
+talking-head clip (/analyse, with a transcript) and then flips the controls (/predict) for the rest
+of its requests. A last round with new users measures what each new session keeps on the server. The app runs as
 its own process (`python app.py`, the shipped checkpoint unless told otherwise), so its memory is
 measured alone: resident set size after each round and the process's peak (VmHWM). Latencies are
 as seen by the clients, queueing included: with one extraction at a time (app.EXTRACT_CONCURRENCY)
@@ -88,7 +89,7 @@ class RoundResult:
 
     analyse: list[float] = field(default_factory=list)
     predict: list[float] = field(default_factory=list)
-    answers: list[tuple[str, tuple, float, dict]] = field(default_factory=list)  # (endpoint, toggle, score, states)
+    answers: list[tuple[str, tuple, float, dict]] = field(default_factory=list)  # (clip, toggle, score, states)
     errors: list[str] = field(default_factory=list)
     wall: float = 0.0
 
@@ -97,36 +98,49 @@ class RoundResult:
         return self.analyse + self.predict
 
 
-def one_user(url: str, clip: Path, transcript: str, requests: int, offset: int) -> RoundResult:
-    """One session: /analyse once, then requests-1 toggles (/predict), starting at TOGGLES[offset]."""
+def one_user(url: str, clip: Path, transcript: str, requests: int, offset: int, client=None) -> RoundResult:
+    """One session: /analyse once, then requests-1 toggles (/predict), starting at TOGGLES[offset].
+
+    client: a gradio_client.Client to reuse (its session carries over); a new session when None.
+    """
     from gradio_client import Client, handle_file
 
     out = RoundResult()
     try:
-        client = Client(url, verbose=False)
+        client = client or Client(url, verbose=False)
         t0 = time.perf_counter()
         res = client.predict(handle_file(str(clip)), transcript, True, True, True, 0.0, 0, *CONTROLS_TAIL,
                              api_name="/analyse")[5]
         out.analyse.append(time.perf_counter() - t0)
-        out.answers.append(("analyse", (True, True, True, 0.0), res["score"],
+        out.answers.append((clip.name, (True, True, True, 0.0), res["score"],
                             {m: s["state"] for m, s in res["availability"].items()}))
         for i in range(requests - 1):
             toggle = TOGGLES[(offset + i) % len(TOGGLES)]
             t0 = time.perf_counter()
             res = client.predict(*toggle, 0, *CONTROLS_TAIL, api_name="/predict")[0]
             out.predict.append(time.perf_counter() - t0)
-            out.answers.append(("predict", toggle, res["score"],
+            out.answers.append((clip.name, toggle, res["score"],
                                 {m: s["state"] for m, s in res["availability"].items()}))
     except Exception as e:  # recorded, not raised: the round reports every failure
         out.errors.append(f"{type(e).__name__}: {e}")
     return out
 
 
-def load_round(url: str, clip: Path, transcript: str, users: int = 8, requests: int = 5) -> RoundResult:
-    """`users` sessions at once, `requests` each; merged results."""
+def load_round(url: str, clips: list[Path], transcript: str, users: int = 8, requests: int = 5,
+               clients: list | None = None) -> RoundResult:
+    """`users` sessions at once, `requests` each, user u uploading clips[u % len(clips)]; merged results.
+
+    clients: one gradio_client.Client per user to reuse (the same sessions every round); new ones when None.
+
+    Give each user its own clip, as real users have: gradio (6.x) writes a gallery image into its
+    cache at a path named by the image's hash with a plain truncate-and-write, so two sessions that
+    produce the very same face crop at the same moment can serve each other a half-written file
+    (h11 "Too little data for declared Content-Length" on the server, RemoteProtocolError here).
+    """
     t0 = time.perf_counter()
     with ThreadPoolExecutor(users) as pool:
-        parts = list(pool.map(lambda u: one_user(url, clip, transcript, requests, u), range(users)))
+        parts = list(pool.map(lambda u: one_user(url, clips[u % len(clips)], transcript, requests, u,
+                                                 clients[u] if clients else None), range(users)))
     merged = RoundResult(wall=time.perf_counter() - t0)
     for p in parts:
         merged.analyse += p.analyse
@@ -138,50 +152,65 @@ def load_round(url: str, clip: Path, transcript: str, users: int = 8, requests: 
 
 def check_answers(answers: list[tuple[str, tuple, float, dict]], reference: dict | None = None) -> list[str]:
     """Problems with a round's answers: a non-finite score, a toggle whose states disagree with it, or a
-    score that differs from another answer for the same clip and toggle (one clip, deterministic model).
-    `reference` (toggle -> score) is updated with first-seen scores, so it can carry over rounds."""
+    score that differs from another answer for the same clip and toggle (the model is deterministic).
+    `reference` ((clip, toggle) -> score) is updated with first-seen scores, so it can carry over rounds."""
     reference = {} if reference is None else reference
     problems = []
-    for endpoint, toggle, score, states in answers:
+    for clip, toggle, score, states in answers:
         if not (isinstance(score, float) and math.isfinite(score)):
-            problems.append(f"{endpoint} {toggle}: score {score!r}")
+            problems.append(f"{clip} {toggle}: score {score!r}")
             continue
         for m, on in zip(("text", "audio", "vision"), toggle[:3]):
             if not on and states[m] != "switched off":
-                problems.append(f"{endpoint} {toggle}: {m} is {states[m]}, expected switched off")
+                problems.append(f"{clip} {toggle}: {m} is {states[m]}, expected switched off")
             if on and states[m] not in ("present", "dropped"):
-                problems.append(f"{endpoint} {toggle}: {m} is {states[m]}, expected present")
-        ref = reference.setdefault(toggle, score)
+                problems.append(f"{clip} {toggle}: {m} is {states[m]}, expected present")
+        ref = reference.setdefault((clip, toggle), score)
         if abs(ref - score) > 1e-5:
-            problems.append(f"{endpoint} {toggle}: score {score} differs from {ref} for the same clip and controls")
+            problems.append(f"{clip} {toggle}: score {score} differs from {ref} for the same clip and controls")
     return problems
+
+
+def user_clips(folder: Path, users: int) -> list[Path]:
+    """One generated talking-head clip per user, each a little longer than the last (so no two are equal)."""
+    from tests.demo_support import make_clip
+
+    return [make_clip(folder / f"user{u}.mp4", seconds=2.6 + 0.1 * u) for u in range(users)]
 
 
 def run(repeats: int = 5, rounds: int | None = None, users: int = 8, requests: int = 5,
         checkpoint: str | None = None) -> list[dict]:
     """`rounds` rounds of `users` x `requests` (default: `repeats`, at least 4, so growth after round 2 shows)."""
-    from tests.demo_support import TRANSCRIPT, make_clip
+    from tests.demo_support import TRANSCRIPT
 
     rounds = rounds or max(4, repeats)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        clip = make_clip(tmp / "talk.mp4", seconds=3.0)
+        clips = user_clips(tmp, users)
         app = start_app(checkpoint, tmp)
         try:
+            from gradio_client import Client
+
             rss, walls, lat_a, lat_p, errors, reference = [app.rss_mb()], [], [], [], [], {}
+            clients = [Client(app.url, verbose=False) for _ in range(users)]  # the same users every round
             for _ in range(rounds):
-                r = load_round(app.url, clip, TRANSCRIPT, users, requests)
+                r = load_round(app.url, clips, TRANSCRIPT, users, requests, clients)
                 errors += r.errors + check_answers(r.answers, reference)
                 lat_a += r.analyse
                 lat_p += r.predict
                 walls.append(r.wall)
                 rss.append(app.rss_mb())
+            # then one round of new users: gradio keeps every session's state (up to its
+            # state_session_capacity, 10000), and an API session never says it has closed
+            fresh = load_round(app.url, clips, TRANSCRIPT, users, requests)
+            errors += fresh.errors + check_answers(fresh.answers, reference)
+            per_session = (app.rss_mb() - rss[-1]) / users
             peak = app.peak_mb()
         finally:
             app.close()
     n = users * requests
-    note = f"{users} users x {requests} requests, {rounds} rounds; 3-s clip with transcript"
+    note = f"{users} users x {requests} requests, {rounds} rounds; a 2.6-3.3-s clip each, with transcript"
     rows += [
         dict(benchmark="load: any request", metric="p50", value=median(lat_a + lat_p), unit="s", note=note),
         dict(benchmark="load: any request", metric="p95", value=p95(lat_a + lat_p), unit="s"),
@@ -196,7 +225,10 @@ def run(repeats: int = 5, rounds: int | None = None, users: int = 8, requests: i
         dict(benchmark="load: app process", metric="peak RSS", value=peak, unit="MB"),
         dict(benchmark="load: app process", metric="RSS per round", value=rss[-1], unit="MB",
              note="at start, then after each round: " + ", ".join(f"{x:.0f}" for x in rss)),
-        dict(benchmark="load: app process", metric="RSS growth, round 2 -> last", value=rss[-1] - rss[2], unit="MB"),
+        dict(benchmark="load: app process", metric="RSS growth, round 2 -> last", value=rss[-1] - rss[2], unit="MB",
+             note="the same sessions every round"),
+        dict(benchmark="load: app process", metric="RSS per new session", value=per_session, unit="MB",
+             note="one more round with new users; kept until gradio's session limit"),
     ]
     return rows
 
