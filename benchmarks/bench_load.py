@@ -225,7 +225,7 @@ def run(repeats: int = 5, rounds: int | None = None, users: int = 8, requests: i
         dict(benchmark="load: app process", metric="peak RSS", value=peak, unit="MB"),
         dict(benchmark="load: app process", metric="RSS per round", value=rss[-1], unit="MB",
              note="at start, then after each round: " + ", ".join(f"{x:.0f}" for x in rss)),
-        dict(benchmark="load: app process", metric="RSS growth, round 2 -> last", value=rss[-1] - rss[2], unit="MB",
+        dict(benchmark="load: app process", metric="RSS growth, round 2 -> last", value=rss[-1] - rss[min(2, len(rss) - 1)], unit="MB",
              note="the same sessions every round"),
         dict(benchmark="load: app process", metric="RSS per new session", value=per_session, unit="MB",
              note="one more round with new users; kept until gradio's session limit"),
