@@ -50,6 +50,11 @@ EXTRACT_CONCURRENCY = 1  # clips extracted at once: the extractors hold one shar
 QUEUE_SIZE = 64
 MAX_FACES = 12  # face crops shown
 CACHE_SIZE = 32  # model runs remembered (all sessions): flipping a switch back costs nothing
+# A session's extracted clip is forgotten after an hour without a new analysis, and gradio's cached files
+# (face crops, uploads) after two: gradio otherwise keeps every session's state until 10,000 sessions, and
+# API clients never say they have left, so memory grew by ~35 MB per round of 8 users under load.
+STATE_TTL_S = 3600
+FILE_CACHE_S = (3600, 7200)  # (how often to look, age to delete)
 NAMES = {"text": "text", "audio": "audio", "vision": "visual"}
 COLORS = {"text": "#4c72b0", "audio": "#dd8452", "vision": "#55a868"}
 USER_ERRORS = (FeatureError, CheckpointError, FileNotFoundError, ValueError)
@@ -317,8 +322,9 @@ def build_demo(predictor: Predictor, max_seconds: float | None = None) -> gr.Blo
             raise user_error(e) from None
         return (clip, token_spans(clip), *run_model(clip, *controls))
 
-    with gr.Blocks(title="AUMDF — sentiment with missing modalities", analytics_enabled=False) as demo:
-        clip_state = gr.State(None)
+    with gr.Blocks(title="AUMDF — sentiment with missing modalities", analytics_enabled=False,
+                   delete_cache=FILE_CACHE_S) as demo:
+        clip_state = gr.State(None, time_to_live=STATE_TTL_S)
         gr.Markdown(
             "# AUMDF: multimodal sentiment that survives missing modalities\n"
             "Upload a short clip (or record one), press **Analyse**, then switch text, audio and visual on and "
