@@ -112,6 +112,14 @@ def _usable(streams) -> list:
     return [s for s in streams if _has_codec(s)]
 
 
+def _first_stream(container, kind: str, path) -> "av.stream.Stream":
+    """The first decodable audio or video stream, else NoStreamError ("no audio track")."""
+    streams = _usable(getattr(container.streams, kind))
+    if not streams:
+        raise NoStreamError(f"{path}: no {kind} track")
+    return streams[0]
+
+
 def probe(path: str | Path) -> MediaInfo:
     """Describe a file's streams without decoding it. Raises DecodeError if it cannot be opened."""
     with _open(path) as c:
@@ -155,10 +163,7 @@ def decode_audio(path: str | Path, sr: int = 16000) -> tuple[np.ndarray, int]:
     if sr <= 0:
         raise ValueError(f"sample rate must be positive, got {sr}")
     with _open(path) as c:
-        streams = _usable(c.streams.audio)
-        if not streams:
-            raise NoStreamError(f"{path}: no audio track")
-        stream = streams[0]
+        stream = _first_stream(c, "audio", path)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sr)
         chunks: list[np.ndarray] = []
         try:
@@ -231,10 +236,7 @@ def iter_video(
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     with _open(path) as c:
-        streams = _usable(c.streams.video)
-        if not streams:
-            raise NoStreamError(f"{path}: no video track")
-        stream = streams[0]
+        stream = _first_stream(c, "video", path)
         stream.thread_type = "AUTO"
         t0 = float(stream.start_time * stream.time_base) if stream.start_time is not None else None
         frames: list[np.ndarray] = []

@@ -149,10 +149,14 @@ def write_mult(data: SyntheticData, path: Path | str) -> Path:
             d["labels"] = lab
         d["id"] = np.array([[i.encode(), b"0", b"1"] for i in s.ids])
         out[split] = d
+    return _dump(out, path)
+
+
+def _dump(obj: dict, path: Path | str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
-        pickle.dump(out, f)
+        pickle.dump(obj, f)
     return path
 
 
@@ -182,11 +186,7 @@ def write_mmsa(data: SyntheticData, path: Path | str) -> Path:
             d["audio_lengths"] = s.lengths["audio"].tolist()
             d["vision_lengths"] = s.lengths["vision"].tolist()
         out[split] = d
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        pickle.dump(out, f)
-    return path
+    return _dump(out, path)
 
 
 def write_all(out_dir: Path | str, task: str = "regression", n=(96, 32, 32), seed: int = 0, **kw) -> dict[str, Path]:
