@@ -27,8 +27,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from features.spec import FeatureSpec, ModalitySpec
-from features.types import ClipFeatures, DecodeError, FeatureError, ModalityFeatures
+from features.spec import MODALITIES, FeatureSpec, ModalitySpec
+from features.types import ClipFeatures, DecodeError, FeatureError, ModalityFeatures, SpecMismatchError
 
 UNALIGNED_MAX_LENS = (25, 150, 100)
 ALIGNED_MAX_LEN = 50
@@ -70,6 +70,15 @@ def align_to_words(
             out[i] = values[j]
             gaps[i] = float(max(times[j, 0] - e, s - times[j, 1], 0.0))
     return out, counts, gaps
+
+
+def _mismatch_hint(diff: list[str]) -> str:
+    """What to do about a spec difference, for the settings a user can supply."""
+    if any(d.startswith("vision.settings.weights") for d in diff):
+        return "pass the face weights the checkpoint was trained with (--face-weights)"
+    if any(d.startswith("text.settings.vectors") or d.startswith("text.dim") for d in diff):
+        return "point $AUMDF_WORD_VECTORS (or --vectors) at the word vectors it was trained with"
+    return "these settings are fixed by the extractor code; use the version the checkpoint was made with"
 
 
 def _check_transcript(transcript: Any) -> None:
@@ -144,6 +153,53 @@ class ClipExtractor:
             vision=VisionExtractor(embedder=embedder, fps=fps, weights=face_weights, device=device),
             **kwargs,
         )
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: FeatureSpec,
+        *,
+        vectors: str | None = None,
+        face_weights: str | Path | None = None,
+        device: str = "cpu",
+        check: Sequence[str] = MODALITIES,
+        **kwargs: Any,
+    ) -> "ClipExtractor":
+        """The extractors a checkpoint (or a feature file) was made with, rebuilt from its `spec`.
+
+        This is the one place that maps a recorded spec onto extractor options: layout, max lens and
+        overflow; the audio settings; the face embedder and its sampling. What the spec cannot name is
+        taken from here: `vectors` (None: $AUMDF_WORD_VECTORS, else GloVe 6B 50-d) and `face_weights`
+        (None: the shipped face-expression weights; their digest is part of the spec). kwargs go to the
+        constructor (recognise_speech, align_transcript, ...). The built extractors' spec is compared
+        with `spec` for the modalities in `check`; any difference raises SpecMismatchError naming it
+        (e.g. other face weights than the checkpoint was trained with). check=() skips the comparison.
+        """
+        from features.audio import AudioExtractor
+        from features.text import TextExtractor
+        from features.vision import VisionExtractor
+
+        a, v = spec.audio.settings, spec.vision.settings
+        audio_kw = {k: a[k] for k in ("sr", "fmin", "fmax", "n_fft", "n_mcep", "n_mels") if k in a}
+        if "frame_rate_hz" in a:
+            audio_kw["hop_s"] = 1.0 / float(a["frame_rate_hz"])
+        vision_kw = {k: v[k] for k in ("embedder", "fps", "detect_side", "min_face_size", "margin") if k in v}
+        overflow = a.get("layout_overflow", "pool")
+        ex = cls(
+            text=TextExtractor(vectors),
+            audio=AudioExtractor(**audio_kw),
+            vision=VisionExtractor(device=str(device), weights=face_weights, **vision_kw),
+            layout=spec.text.layout,
+            max_lens=spec.max_lens,
+            overflow=overflow if overflow in ("pool", "truncate") else "pool",
+            max_side=int(v.get("max_side", 480)),
+            **kwargs,
+        )
+        offered = ex.feature_spec()
+        diff = [line for m in check for line in spec[m].diff(offered[m])]
+        if diff:
+            raise SpecMismatchError(diff, _mismatch_hint(diff))
+        return ex
 
     def warmup(self) -> float:
         """Run a short synthetic tone and a blank frame through the extractors once, so the first real

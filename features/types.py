@@ -18,6 +18,18 @@ class DecodeError(FeatureError):
     """A file could not be read as audio or video (empty, truncated, wrong type, ...)."""
 
 
+class SpecMismatchError(FeatureError):
+    """The extractors built here do not produce the features a checkpoint or feature file expects.
+
+    diff: one line per difference (``"vision.settings.weights: expected 'a', offered 'b'"``).
+    """
+
+    def __init__(self, diff: list[str], hint: str = "") -> None:
+        self.diff = list(diff)
+        msg = "the extractors differ from the expected feature specification:\n  " + "\n  ".join(self.diff)
+        super().__init__(msg + (f"\n{hint}" if hint else ""))
+
+
 @dataclass
 class ModalityFeatures:
     """One modality of one clip.

@@ -159,3 +159,23 @@ def test_forced_alignment_on_jfk(shared, parts):
     clip = extractor.extract(shared / "media" / "jfk.wav", transcript="And so my fellow Americans, ask not")
     assert clip.text.extras["timing"] == "given" and clip.meta["aligned_words"]
     assert clip.text.times[0, 0] > 0.1 and clip.text.times[5, 0] > 3.0  # "ask" follows a long pause
+
+
+def test_from_spec_rebuilds_a_spec_and_refuses_other_face_weights(unaligned):
+    import dataclasses
+
+    from features.spec import ModalitySpec
+    from features.types import SpecMismatchError
+
+    spec = unaligned.feature_spec()
+    rebuilt = ClipExtractor.from_spec(spec, recognise_speech=False)
+    assert spec.diff(rebuilt.feature_spec()) == []
+    v = spec.vision
+    other = dataclasses.replace(
+        spec, vision=ModalitySpec(v.name, v.dim, v.layout, v.max_len, v.extractor, {**v.settings, "weights": "0123abcd"})
+    )
+    with pytest.raises(SpecMismatchError, match="vision.settings.weights") as err:
+        ClipExtractor.from_spec(other, recognise_speech=False)
+    assert err.value.diff == ["vision.settings.weights: expected '0123abcd', offered 'bundled'"]
+    assert "--face-weights" in str(err.value)
+    ClipExtractor.from_spec(other, check=("text", "audio"), recognise_speech=False)  # only what is checked
