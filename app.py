@@ -131,19 +131,19 @@ def waveform_figure(clip: ClipFeatures) -> go.Figure:
     """Waveform envelope (left axis) with F0 (right axis) and voiced frames shaded."""
     fig = go.Figure()
     ex = clip.audio.extras
-    env = clip.meta.get("envelope")
+    env = clip.info.envelope
     if env is not None and len(env["t"]):
         t = env["t"]
         fig.add_trace(go.Scatter(x=np.r_[t, t[::-1]], y=np.r_[env["max"], env["min"][::-1]], fill="toself",
                                  line=dict(width=0.5, color="#999"), name="waveform", hoverinfo="skip"))
-    f0 = ex.get("f0")
-    ft = ex.get("frame_times")
+    f0 = ex.f0
+    ft = ex.frame_times
     if f0 is not None and ft is not None and len(f0):
         f0 = np.asarray(f0, np.float64)
         ft = np.asarray(ft, np.float64)
         fig.add_trace(go.Scatter(x=ft, y=f0, mode="lines", name="F0 (Hz)", yaxis="y2", connectgaps=False,
                                  line=dict(color=COLORS["audio"], width=2)))
-        voiced = np.asarray(ex.get("voiced", np.isfinite(f0)), bool)
+        voiced = np.asarray(ex.voiced if ex.voiced is not None else np.isfinite(f0), bool)
         if voiced.any():
             fig.add_trace(go.Scatter(x=ft, y=np.where(voiced, 1.0, 0.0), mode="lines", name="voiced", yaxis="y3",
                                      line=dict(width=0, shape="hv"), fill="tozeroy", fillcolor="rgba(85,168,104,0.18)"))
@@ -162,11 +162,11 @@ def waveform_figure(clip: ClipFeatures) -> go.Figure:
 def face_gallery(clip: ClipFeatures) -> list[tuple[np.ndarray, str]]:
     """Up to MAX_FACES face crops, evenly over the clip, captioned with time and detection confidence."""
     ex = clip.vision.extras
-    crops = ex.get("crops")
+    crops = ex.crops
     if crops is None or len(crops) == 0:
         return []
-    probs = ex.get("probs")
-    times = ex.get("frame_times")
+    probs = ex.probs
+    times = ex.frame_times
     if times is None and len(clip.vision.times) == len(crops):
         times = np.asarray(clip.vision.times).mean(axis=1)
     idx = np.unique(np.linspace(0, len(crops) - 1, min(MAX_FACES, len(crops))).round().astype(int))
@@ -187,8 +187,8 @@ def face_gallery(clip: ClipFeatures) -> list[tuple[np.ndarray, str]]:
 def token_spans(clip: ClipFeatures) -> list[tuple[str, str | None]]:
     """Tokens with out-of-vocabulary words marked (HighlightedText)."""
     ex = clip.text.extras
-    tokens = ex.get("tokens") or []
-    oov = set(ex.get("oov") or [])
+    tokens = ex.tokens
+    oov = set(ex.oov)
     if not tokens:
         return [(f"(no words: {clip.text.missing_reason})", "missing")] if not clip.text.present else []
     return [(t + " ", "out of vocabulary" if t in oov else None) for t in tokens]
@@ -240,7 +240,7 @@ def build_demo(predictor: Predictor, max_seconds: float | None = None) -> gr.Blo
 
     def cached_predict(clip: ClipFeatures, mods: list[str], drop_rate: float, seed: int, which: str) -> Prediction:
         """Predictor.predict, remembered per clip and inputs (a prediction is a pure function of them)."""
-        key = (clip.meta.get("cache_key") or id(clip), which, tuple(mods), round(drop_rate, 6), seed)
+        key = (clip.info.cache_key or id(clip), which, tuple(mods), round(drop_rate, 6), seed)
         with lock:
             if key in cache:
                 cache.move_to_end(key)
@@ -294,11 +294,11 @@ def build_demo(predictor: Predictor, max_seconds: float | None = None) -> gr.Blo
             log.exception("extraction failed")
             raise user_error(f"could not analyse this clip ({type(e).__name__}: {e})", video) from None
         secs = time.perf_counter() - t0
-        clip.meta["cache_key"] = uuid.uuid4().hex
-        words = "" if clip.text.extras.get("source") == "transcript" else " ".join(clip.text.extras.get("tokens") or [])
+        clip.info.cache_key = uuid.uuid4().hex
+        words = "" if clip.text.extras.source == "transcript" else " ".join(clip.text.extras.tokens)
         model_out = run_model(clip, *controls)
         msg = f"Analysed **{Path(str(video)).name}** ({clip.duration:.1f} s) in {secs:.1f} s."
-        for w in clip.meta.get("warnings") or []:  # e.g. a damaged stretch the decoder skipped
+        for w in clip.info.warnings:  # e.g. a damaged stretch the decoder skipped
             msg += f"\n\n⚠ {user_error(w, video).message}"
         return (clip, words, face_gallery(clip), waveform_figure(clip), token_spans(clip), msg, *model_out)
 
@@ -317,7 +317,7 @@ def build_demo(predictor: Predictor, max_seconds: float | None = None) -> gr.Blo
             raise user_error("The words box is empty: type what was said, then press Re-score text.")
         try:
             clip = predictor.retranscribe(clip, words)
-            clip.meta["cache_key"] = uuid.uuid4().hex
+            clip.info.cache_key = uuid.uuid4().hex
         except USER_ERRORS as e:
             raise user_error(e) from None
         return (clip, token_spans(clip), *run_model(clip, *controls))

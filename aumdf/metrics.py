@@ -41,11 +41,25 @@ __all__ = [
     "macro_f1",
     "weighted_f1",
     "classification_metrics",
+    "sentiment_class",
+    "NEUTRAL_BAND",
     "REGRESSION_KEYS",
 ]
 
+NEUTRAL_BAND = 0.5  # |score| < 0.5 is "neutral": the 0 bin of Acc-7 (round(score) == 0)
+
 # Keys of `regression_metrics`, in the order tables print them.
 REGRESSION_KEYS: tuple[str, ...] = ("mae", "corr", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0", "acc7", "acc5")
+
+
+def sentiment_class(scores, band: float = NEUTRAL_BAND) -> np.ndarray:
+    """Sentiment scores -> 0 negative (<= -band), 1 neutral (|s| < band), 2 positive (>= band), as int64.
+
+    The one binning of scores into classes (CSD's classes, the demo corpus, the app's label). Scores
+    are compared in float32, the model's precision, so a score and its stored copy bin alike.
+    """
+    s = np.asarray(scores, dtype=np.float32)
+    return np.where(s <= -band, 0, np.where(s >= band, 2, 1)).astype(np.int64)
 
 
 def _arr(x, dtype=np.float64) -> np.ndarray:

@@ -351,7 +351,7 @@ class Predictor:
     def extract(self, path: str | Path, transcript: str | None = None) -> ClipFeatures:
         """Decode and extract every modality of one clip (the slow part; cache the result).
 
-        meta["envelope"] holds the waveform's min/max envelope for display (the samples are not kept).
+        info.envelope holds the waveform's min/max envelope for display (the samples are not kept).
         """
         p = self.check_file(path)
         transcript = transcript if transcript and transcript.strip() else None
@@ -360,7 +360,7 @@ class Predictor:
         if clip.duration > self.max_seconds:
             raise InputError(f"{p.name} lasts {clip.duration:.1f} s; the limit is {self.max_seconds:.0f} s")
         if clip.audio.present:
-            clip.meta["envelope"] = waveform_envelope(p)
+            clip.info.envelope = waveform_envelope(p)
         return clip
 
     def retranscribe(self, clip: ClipFeatures, transcript: str) -> ClipFeatures:
@@ -373,7 +373,7 @@ class Predictor:
             raise InputError("the transcript is empty")
         ex = self.extractor
         if self.spec.text.layout == "aligned":
-            path = clip.meta.get("path")
+            path = clip.info.path
             if not path or not Path(path).is_file():
                 raise InputError("the clip's file is gone; upload it again with the transcript")
             new = self.extract(path, transcript=transcript)
@@ -381,7 +381,7 @@ class Predictor:
         with self._extract_lock:
             text = ex.extract_arrays(audio=None, frames=None, transcript=transcript,
                                      duration=clip.duration or None).text
-        return replace(clip, text=text, meta={**clip.meta, "transcript": transcript})
+        return replace(clip, text=text, info=replace(clip.info, transcript=transcript))
 
     # ---------------------------------------------------------------- inference
     @torch.inference_mode()
@@ -429,8 +429,8 @@ class Predictor:
                 st, reason = "present", None
                 if used[m] < frames:
                     reason = f"first {used[m]} of {frames} frames used (the checkpoint's maximum length)"
-                elif f.extras.get("pooled_from"):
-                    reason = (f"{frames} frames averaged from {f.extras['pooled_from']} "
+                elif f.extras.pooled_from:
+                    reason = (f"{frames} frames averaged from {f.extras.pooled_from} "
                               "(the checkpoint's maximum length)")
             times_ok = used[m] > 0 and np.all(np.isfinite(np.asarray(f.times)[: used[m]]))
             unit = "s" if times_ok or not used[m] else "frame"
@@ -580,8 +580,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         brief = None if second is None else second.to_dict()
         keys = ("score", "label", "bin7", "bin7_label", "probabilities")
         d[other] = None if brief is None else {k: brief[k] for k in keys}
-        d["transcript"] = clip.meta.get("transcript")
-        d["tokens"] = clip.text.extras.get("tokens", [])
+        d["transcript"] = clip.transcript
+        d["tokens"] = clip.text.extras.tokens
         print(json.dumps(d, indent=2))
     else:
         print(_summary(pred, second if other == "teacher" else None))

@@ -18,24 +18,24 @@ def extractor() -> AudioExtractor:
 def test_voiced_signal_f0_within_5_percent(extractor, f0):
     out = extractor.extract(voiced_tone(f0, 1.5, 16000), 16000)
     assert out.present and out.values.shape == (151, 74) and out.values.dtype == np.float32
-    est = np.nanmedian(out.extras["f0"])
+    est = np.nanmedian(out.extras.f0)
     assert abs(est - f0) / f0 < 0.05
-    assert out.extras["voiced"].mean() > 0.9
+    assert out.extras.voiced.mean() > 0.9
     col = AUDIO_FEATURE_NAMES.index("F0")
-    assert abs(np.median(out.values[out.extras["voiced"], col]) - f0) / f0 < 0.05
+    assert abs(np.median(out.values[out.extras.voiced, col]) - f0) / f0 < 0.05
     assert np.all(np.isfinite(out.values))
 
 
 def test_other_input_rate_is_resampled(extractor):
     out = extractor.extract(voiced_tone(180.0, 1.0, 44100), 44100)
-    assert abs(np.nanmedian(out.extras["f0"]) - 180) / 180 < 0.05
+    assert abs(np.nanmedian(out.extras.f0) - 180) / 180 < 0.05
     assert out.values.shape[0] == 101  # 100 Hz frames whatever the input rate
 
 
 def test_frames_are_100hz_with_timestamps(extractor):
     out = extractor.extract(voiced_tone(150.0, 2.0, 16000), 16000)
     starts, ends = out.times[:, 0], out.times[:, 1]
-    np.testing.assert_allclose(np.diff(out.extras["frame_times"]), 0.01, atol=1e-6)
+    np.testing.assert_allclose(np.diff(out.extras.frame_times), 0.01, atol=1e-6)
     assert np.all(ends >= starts) and starts[0] == 0 and ends[-1] <= 2.0 + 1e-6
 
 
@@ -47,7 +47,7 @@ def test_silence_is_missing_not_zeros(extractor):
 def test_audible_noise_is_present_but_unvoiced(extractor):
     noise = 0.05 * np.random.default_rng(1).standard_normal(32000).astype(np.float32)
     out = extractor.extract(noise, 16000)
-    assert out.present and not out.extras["voiced"].any() and out.extras["active"].mean() > 0.9
+    assert out.present and not out.extras.voiced.any() and out.extras.active.mean() > 0.9
     assert np.all(out.values[:, AUDIO_FEATURE_NAMES.index("F0")] == 0)
     assert np.all(out.values[:, AUDIO_FEATURE_NAMES.index("HMPDM_0")] == 0)  # no harmonics to measure
 
@@ -56,9 +56,9 @@ def test_unvoiced_frames_have_zero_f0_and_vuv(extractor):
     y = np.concatenate([np.zeros(8000, np.float32), voiced_tone(150.0, 1.0), np.zeros(8000, np.float32)])
     out = extractor.extract(y, 16000)
     f0col, vuv = AUDIO_FEATURE_NAMES.index("F0"), AUDIO_FEATURE_NAMES.index("VUV")
-    silent = out.extras["frame_times"] < 0.4
+    silent = out.extras.frame_times < 0.4
     assert np.all(out.values[silent, f0col] == 0) and np.all(out.values[silent, vuv] == 0)
-    mid = (out.extras["frame_times"] > 0.7) & (out.extras["frame_times"] < 1.3)
+    mid = (out.extras.frame_times > 0.7) & (out.extras.frame_times < 1.3)
     assert out.values[mid, vuv].mean() > 0.9
 
 
@@ -80,7 +80,7 @@ def test_h1h2_reflects_harmonic_levels(extractor):
     t = np.arange(16000) / 16000
     y = (0.3 * np.sin(2 * np.pi * 200 * t) + 0.3 * 10 ** (-12 / 20) * np.sin(2 * np.pi * 400 * t)).astype(np.float32)
     out = extractor.extract(y, 16000)
-    h = out.values[out.extras["voiced"], AUDIO_FEATURE_NAMES.index("H1H2")]
+    h = out.values[out.extras.voiced, AUDIO_FEATURE_NAMES.index("H1H2")]
     assert abs(np.median(h) - 12) < 1.5
 
 
@@ -89,7 +89,7 @@ def test_int16_and_stereo_input(extractor):
     pcm = (tone * 32767).astype(np.int16)
     a = extractor.extract(pcm, 16000)
     b = extractor.extract(np.stack([tone, tone], 1), 16000)  # [S, 2] is downmixed
-    assert abs(np.nanmedian(a.extras["f0"]) - 160) < 8 and a.extras["peak_dbfs"] == pytest.approx(b.extras["peak_dbfs"], abs=0.1)
+    assert abs(np.nanmedian(a.extras.f0) - 160) < 8 and a.extras.peak_dbfs == pytest.approx(b.extras.peak_dbfs, abs=0.1)
 
 
 def test_bad_input_is_a_clear_error(extractor):
@@ -107,6 +107,6 @@ def test_real_speech_jfk(shared, extractor):
     y, sr = decode_audio(shared / "media" / "jfk.wav")
     out = extractor.extract(y, sr)
     assert out.present and out.values.shape[0] == pytest.approx(len(y) / sr * 100, abs=2)
-    f0 = out.extras["f0"][out.extras["voiced"]]
-    assert 0.3 < out.extras["voiced"].mean() < 0.9  # speech with pauses
+    f0 = out.extras.f0[out.extras.voiced]
+    assert 0.3 < out.extras.voiced.mean() < 0.9  # speech with pauses
     assert 80 < np.median(f0) < 300  # adult male voice range

@@ -120,7 +120,7 @@ def test_pipeline_records_truncation_warning(tmp_path, frames):
 
     ex = ClipExtractor(text=NoText(), vision=VisionExtractor(embedder="onet"), recognise_speech=False)
     clip = ex.extract(cut, transcript="x")
-    assert any("truncated" in w for w in clip.meta["warnings"])
+    assert any("truncated" in w for w in clip.info.warnings)
 
 
 @pytest.mark.media

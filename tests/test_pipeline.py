@@ -41,14 +41,14 @@ def test_unaligned_all_present_with_timestamps(unaligned, face_clip):
     clip = unaligned.extract(face_clip, transcript="what a great movie")
     assert all(f.present for _, f in clip.items()), {m: f.missing_reason for m, f in clip.items()}
     assert clip.text.values.shape == (4, 50)
-    assert clip.audio.values.shape == (150, 74) and clip.audio.extras["pooled_from"] > 150  # 2 s = 201 frames
+    assert clip.audio.values.shape == (150, 74) and clip.audio.extras.pooled_from > 150  # 2 s = 201 frames
     assert clip.vision.values.shape == (10, 256)  # 5 fps x 2 s
     assert abs(clip.duration - 2.0) < 0.15
     for _, f in clip.items():
         assert f.times.shape == (len(f.values), 2) and np.all(f.times[:, 1] >= f.times[:, 0])
     # untimed words are spread over the voiced span of the audio (0.5 .. 1.5 s)
     assert 0.4 < clip.text.times[0, 0] < 0.6 and 1.4 < clip.text.times[-1, 1] < 1.6
-    assert clip.meta["probe"]["has_audio"] and "decode_seconds" in clip.meta
+    assert clip.info.probe.has_audio and clip.info.decode_seconds
 
 
 def test_aligned_one_step_per_word(aligned, face_clip):
@@ -56,7 +56,7 @@ def test_aligned_one_step_per_word(aligned, face_clip):
     for _, f in clip.items():
         assert f.values.shape[0] == 4
         np.testing.assert_allclose(f.times, clip.text.times)
-    assert np.all(clip.audio.extras["frames_per_word"] > 0)
+    assert np.all(clip.audio.extras.frames_per_word > 0)
     spec = aligned.feature_spec()
     assert spec.text.layout == "aligned" and spec.max_lens == (50, 50, 50)
 
@@ -143,13 +143,13 @@ def test_real_clips_end_to_end(shared, parts):
     extractor = ClipExtractor(**parts, layout="unaligned", recognise_speech=True)
     grid = sorted((shared / "media" / "grid").glob("*.mpg"))[0]
     clip = extractor.extract(grid)  # no transcript: the recogniser supplies words
-    assert clip.audio.present and clip.vision.present and clip.vision.extras["face_fraction"] > 0.9
-    assert clip.text.present and clip.text.extras["source"] == "recogniser"
+    assert clip.audio.present and clip.vision.present and clip.vision.extras.face_fraction > 0.9
+    assert clip.text.present and clip.text.extras.source == "recogniser"
     crema = shared / "media" / "cremad" / "1001_DFA_NEU_XX.flv"
     clip = extractor.extract(crema, transcript="Don't forget a jacket")
-    assert clip.text.extras["tokens"] == ["Do", "n't", "forget", "a", "jacket"]
+    assert clip.text.extras.tokens == ["Do", "n't", "forget", "a", "jacket"]
     assert clip.audio.present and clip.vision.present
-    assert clip.meta["probe"]["ignored_streams"]  # the codec-less data stream was skipped
+    assert clip.info.probe.ignored_streams  # the codec-less data stream was skipped
 
 
 @pytest.mark.media
@@ -157,7 +157,7 @@ def test_real_clips_end_to_end(shared, parts):
 def test_forced_alignment_on_jfk(shared, parts):
     extractor = ClipExtractor(**parts, layout="aligned", align_transcript=True)
     clip = extractor.extract(shared / "media" / "jfk.wav", transcript="And so my fellow Americans, ask not")
-    assert clip.text.extras["timing"] == "given" and clip.meta["aligned_words"]
+    assert clip.text.extras.timing == "given" and clip.info.aligned_words
     assert clip.text.times[0, 0] > 0.1 and clip.text.times[5, 0] > 3.0  # "ask" follows a long pause
 
 

@@ -41,13 +41,13 @@ def test_tokenize_ptb_contractions_without_punctuation():
 def test_oov_words_counted_and_zero(glove):
     out = glove.extract("the qwzxkj movie", span=(0.0, 1.5))
     assert out.present and out.values.shape == (3, 50)
-    assert out.extras["oov"] == ["qwzxkj"] and out.extras["oov_count"] == 1
+    assert out.extras.oov == ["qwzxkj"] and out.extras.oov_count == 1
     assert np.all(out.values[1] == 0) and np.any(out.values[0] != 0)
 
 
 def test_words_spread_over_span(glove):
     out = glove.extract("a good film", span=(1.0, 3.0))
-    assert out.extras["timing"] == "spread over voiced span"
+    assert out.extras.timing == "spread over voiced span"
     assert out.times[0, 0] == pytest.approx(1.0) and out.times[-1, 1] == pytest.approx(3.0)
     assert np.all(np.diff(out.times[:, 0]) > 0)
     t = spread_words(["aa", "b"], 0.0, 5.0)  # proportional to len + 1
@@ -58,9 +58,9 @@ def test_recognised_words_keep_their_times(glove):
     words = [Word("hello", 0.2, 0.6), Word("world", 0.7, 1.1)]
     out = glove.extract(None, words)
     np.testing.assert_allclose(out.times, [[0.2, 0.6], [0.7, 1.1]])
-    assert out.extras["timing"] == "recogniser"
+    assert out.extras.timing == "recogniser"
     out2 = glove.extract("Hello, world!", words)  # transcript agrees with the recognised words
-    assert out2.extras["timing"] == "given"
+    assert out2.extras.timing == "given"
 
 
 def test_missing_text_has_reasons(glove):

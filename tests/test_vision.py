@@ -38,12 +38,12 @@ def test_astronaut_face_found_with_landmarks_inside_box(onet):
     frames = np.stack([astronaut_frame(640, 480)] * 3)
     out = onet.extract(frames, np.array([0.0, 0.2, 0.4]))
     assert out.present and out.values.shape == (3, 256) and np.all(np.isfinite(out.values))
-    box, lm = out.extras["boxes"][0], out.extras["landmarks"][0]
-    assert out.extras["probs"].min() > 0.95
+    box, lm = out.extras.boxes[0], out.extras.landmarks[0]
+    assert out.extras.probs.min() > 0.95
     # the astronaut's face in the letterboxed 640x480 frame: roughly x 240..330, y 60..165
     assert 200 < box[0] < 280 and 290 < box[2] < 360 and 30 < box[1] < 100 and 130 < box[3] < 200
     assert np.all((lm[:, 0] > box[0]) & (lm[:, 0] < box[2]) & (lm[:, 1] > box[1]) & (lm[:, 1] < box[3]))
-    assert out.extras["crops"][0].shape == (64, 64, 3) and out.extras["crops"][0].dtype == np.uint8
+    assert out.extras.crops[0].shape == (64, 64, 3) and out.extras.crops[0].dtype == np.uint8
     np.testing.assert_allclose(out.times[:, 0], [0.0, 0.2, 0.4])
     np.testing.assert_allclose(out.times[:, 1] - out.times[:, 0], 0.2)
 
@@ -71,8 +71,8 @@ def test_frames_smaller_than_a_face_are_missing_not_a_crash(onet):
 def test_frames_without_face_are_left_out_not_filled(onet):
     frames = np.stack([astronaut_frame(), noface_frame(), astronaut_frame()])
     out = onet.extract(frames, np.array([0.0, 0.2, 0.4]))
-    np.testing.assert_allclose(out.extras["frame_times"], [0.0, 0.4])
-    assert out.extras["face_fraction"] == pytest.approx(2 / 3)
+    np.testing.assert_allclose(out.extras.frame_times, [0.0, 0.4])
+    assert out.extras.face_fraction == pytest.approx(2 / 3)
 
 
 def test_streamed_chunks_equal_one_batch(onet):
@@ -82,7 +82,7 @@ def test_streamed_chunks_equal_one_batch(onet):
     streamed = onet.extract_stream([(frames[:4], times[:4]), (frames[4:], times[4:])])
     np.testing.assert_allclose(streamed.values, whole.values, atol=1e-5)
     np.testing.assert_allclose(streamed.times, whole.times)
-    assert streamed.extras["n_frames"] == 6 and streamed.extras["face_fraction"] == pytest.approx(0.5)
+    assert streamed.extras.n_frames == 6 and streamed.extras.face_fraction == pytest.approx(0.5)
 
 
 def test_long_video_is_decoded_in_chunks(onet, tmp_path):
@@ -93,7 +93,7 @@ def test_long_video_is_decoded_in_chunks(onet, tmp_path):
     chunks = list(iter_video(path, fps=25, max_side=None, chunk=32))
     assert [len(c[0]) for c in chunks] == [32, 32, 32, 4]
     out = onet.extract_stream(iter_video(path, fps=5, max_side=None, chunk=8))
-    assert out.extras["n_frames"] == 20
+    assert out.extras.n_frames == 20
 
 
 def test_tracking_follows_the_main_face():
@@ -167,4 +167,4 @@ def test_real_grid_and_cremad_faces(shared, onet):
     for path in [sorted((shared / "media" / "grid").glob("*.mpg"))[0], shared / "media" / "cremad" / "1001_DFA_NEU_XX.flv"]:
         frames, times = decode_video(path, fps=5)
         out = onet.extract(frames, times)
-        assert out.present and out.extras["face_fraction"] > 0.9, path
+        assert out.present and out.extras.face_fraction > 0.9, path
