@@ -11,9 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from aumdf.metrics import NEUTRAL_BAND  # noqa: F401  (the band is defined once, with the numpy binning)
 from aumdf.types import MODALITIES
-
-NEUTRAL_BAND = 0.5  # |score| < 0.5 is "neutral": the 0 bin of Acc-7 (round(score) == 0)
 
 
 def task_loss(prediction: Tensor, labels: Tensor, task: str) -> Tensor:
@@ -27,7 +26,8 @@ def task_loss(prediction: Tensor, labels: Tensor, task: str) -> Tensor:
 
 
 def sentiment_classes(scores: Tensor, neutral_band: float = NEUTRAL_BAND) -> Tensor:
-    """Regression scores -> 0 negative (< -band), 1 neutral (|s| < band), 2 positive (>= band): CSD's classes."""
+    """Regression scores -> 0 negative (<= -band), 1 neutral (|s| < band), 2 positive (>= band): CSD's classes.
+    The torch twin of `aumdf.metrics.sentiment_class`, for label tensors on the training device."""
     return torch.where(scores <= -neutral_band, 0, torch.where(scores >= neutral_band, 2, 1)).long()
 
 
