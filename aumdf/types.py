@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
-MODALITIES: tuple[str, str, str] = ("text", "audio", "vision")
+from features.spec import MODALITIES  # defined once, on the ground floor; re-exported here
 
 
 @dataclass
@@ -24,6 +24,8 @@ class Batch:
     lengths[m]:  [b] long, the unpadded length (frames beyond it are padding); dropping frames or
                  switching a modality off changes `masks`, never `lengths`
     labels:      [b] float (regression score) or long (class index), or None at inference
+    teacher_view: [b] bool, the sample has a complete view for the distillation teacher (a dataset
+                 column); None: every sample has one
     """
 
     features: dict[str, Tensor]
@@ -31,6 +33,7 @@ class Batch:
     lengths: dict[str, Tensor]
     labels: Tensor | None = None
     ids: list[str] | None = None
+    teacher_view: Tensor | None = None
 
     def __post_init__(self) -> None:
         for m in MODALITIES:
@@ -57,6 +60,7 @@ class Batch:
             lengths={m: v.to(device) for m, v in self.lengths.items()},
             labels=None if self.labels is None else self.labels.to(device),
             ids=self.ids,
+            teacher_view=None if self.teacher_view is None else self.teacher_view.to(device),
         )
 
     def with_masks(self, masks: dict[str, Tensor]) -> "Batch":
