@@ -15,7 +15,7 @@ Conventions
   "missing modality" semantics catch it and use its message as the reason. Every other problem
   (missing, empty, truncated or not-a-media file) raises `DecodeError` with what was wrong. A file
   cut short that still decodes in part keeps its decodable part and emits a `TruncatedWarning`
-  (the pipeline records it in `ClipFeatures.meta["warnings"]`).
+  (the pipeline records it in `ClipFeatures.info.warnings`).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from features.spec import MODALITIES, FeatureSpec
-from features.types import ClipFeatures, FeatureError
+from features.types import AudioExtras, ClipFeatures, FeatureError, TextExtras, VisionExtras
 
 MEDIA_EXTS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".flv", ".mpg", ".mpeg", ".m4v",
               ".wav", ".mp3", ".flac", ".m4a")
@@ -74,28 +74,34 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 # ------------------------------------------------------------------ one clip
 def summarize(clip: ClipFeatures) -> dict[str, Any]:
     """JSON-friendly account of one clip: per modality shape, presence, reason, seconds, a few facts."""
-    out: dict[str, Any] = {"path": clip.meta.get("path"), "duration_s": round(clip.duration, 3),
-                           "layout": clip.meta.get("layout"), "modalities": {}}
+    info = clip.info
+    out: dict[str, Any] = {"path": info.path, "duration_s": round(clip.duration, 3), "layout": info.layout,
+                           "transcript": clip.transcript, "modalities": {}}
     for m, f in clip.items():
         d: dict[str, Any] = {"present": f.present, "shape": list(f.values.shape), "missing_reason": f.missing_reason,
                              "seconds": round(f.seconds, 3)}
         e = f.extras
-        if m == "text":
-            d.update({k: e[k] for k in ("tokens", "oov", "oov_count", "timing", "source") if k in e})
-        elif m == "audio" and "voiced" in e:
-            f0 = e["f0"][e["voiced"]]
-            d["voiced_fraction"] = round(float(np.mean(e["voiced"])), 3)
+        if isinstance(e, TextExtras) and e.tokens:
+            d.update(tokens=e.tokens, oov=e.oov, oov_count=e.oov_count, timing=e.timing, source=e.source)
+        elif isinstance(e, AudioExtras) and e.voiced is not None:
+            f0 = e.f0[e.voiced]
+            d["voiced_fraction"] = round(float(np.mean(e.voiced)), 3)
             d["median_f0_hz"] = round(float(np.median(f0)), 1) if len(f0) else None
-        elif m == "vision" and "n_frames" in e:
-            d["sampled_frames"], d["face_fraction"] = int(e["n_frames"]), round(float(e["face_fraction"]), 3)
+        elif isinstance(e, VisionExtras) and e.n_frames:
+            d["sampled_frames"], d["face_fraction"] = int(e.n_frames), round(float(e.face_fraction), 3)
         for k in ("pooled_from", "truncated_from", "alignment"):
-            if k in e:
-                d[k] = e[k]
+            if getattr(e, k) is not None:
+                d[k] = getattr(e, k)
         out["modalities"][m] = d
-    for k in ("recognised", "warnings", "decode_seconds", "recognise_seconds", "align_seconds", "seconds"):
-        if k in clip.meta:
-            v = clip.meta[k]
-            out[k] = {a: round(b, 3) for a, b in v.items()} if isinstance(v, dict) else (round(v, 3) if isinstance(v, float) else v)
+    rec = info.recognition
+    if rec is not None:
+        out["recognised"] = rec.text
+        out["recognition"] = {"language": rec.language, "reason": rec.reason, "model": rec.model}
+    out["warnings"] = info.warnings
+    out["decode_seconds"] = {a: round(b, 3) for a, b in info.decode_seconds.items()}
+    for k in ("recognise_seconds", "align_seconds", "seconds"):
+        if getattr(info, k) is not None:
+            out[k] = round(getattr(info, k), 3)
     return out
 
 
@@ -161,8 +167,8 @@ def _clip_arrays(clip: ClipFeatures) -> dict[str, np.ndarray]:
         arrays[f"{m}_missing"] = np.array(f.missing_reason or "")
         arrays[f"{m}_seconds"] = np.array(f.seconds, np.float32)
     arrays["duration"] = np.array(clip.duration, np.float32)
-    arrays["text_oov"] = np.array(clip.text.extras.get("oov", []), dtype=str)
-    arrays["text_tokens"] = np.array(len(clip.text.extras.get("tokens", [])))
+    arrays["text_oov"] = np.array(clip.text.extras.oov, dtype=str)
+    arrays["text_tokens"] = np.array(len(clip.text.extras.tokens))
     return arrays
 
 

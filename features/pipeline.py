@@ -28,7 +28,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from features.spec import MODALITIES, FeatureSpec, ModalitySpec
-from features.types import ClipFeatures, DecodeError, FeatureError, ModalityFeatures, SpecMismatchError
+from features.types import (ClipFeatures, ClipInfo, DecodeError, FeatureError, ModalityFeatures, Recognition,
+                            SpecMismatchError)
 
 UNALIGNED_MAX_LENS = (25, 150, 100)
 ALIGNED_MAX_LEN = 50
@@ -280,8 +281,8 @@ class ClipExtractor:
             raise DecodeError(f"{path}: neither audio nor video could be decoded ({reasons})")
         clip = self.extract_arrays(audio=audio, transcript=transcript, reasons=reasons,
                                    duration=info.duration or None, vision=vision)
-        clip.meta.update(path=str(path), probe=info.to_dict(), decode_seconds=dec, warnings=decode_warnings,
-                         seconds=time.perf_counter() - t0)
+        clip.info.path, clip.info.probe, clip.info.decode_seconds = str(path), info, dec
+        clip.info.warnings, clip.info.seconds = decode_warnings, time.perf_counter() - t0
         return clip
 
     def extract_arrays(
@@ -305,7 +306,7 @@ class ClipExtractor:
         _check_transcript(transcript)
         t0 = time.perf_counter()
         reasons = dict(reasons or {})
-        meta: dict[str, Any] = {"layout": self.layout, "transcript": transcript}
+        meta = ClipInfo(layout=self.layout, transcript=transcript)
 
         if audio is not None:
             samples, sr = audio
@@ -326,11 +327,11 @@ class ClipExtractor:
             duration = float(v.times[-1, 1])
         words = None
         has_text = transcript is not None and transcript.strip() != ""
-        if has_text and self.align_transcript and a.present and a.extras["voiced"].any():
+        if has_text and self.align_transcript and a.present and a.extras.voiced.any():
             t = time.perf_counter()
             words = align(*audio, transcript)
-            meta["align_seconds"] = time.perf_counter() - t
-            meta["aligned_words"] = words is not None
+            meta.align_seconds = time.perf_counter() - t
+            meta.aligned_words = words is not None
         if not has_text:
             if not a.present:
                 text_reason = f"no transcript given, and no speech to recognise ({a.missing_reason})"
@@ -341,14 +342,14 @@ class ClipExtractor:
             else:
                 t = time.perf_counter()
                 words = recognise(*audio)
-                meta["recognise_seconds"] = time.perf_counter() - t
-                meta["recognised"] = " ".join(w.text for w in words)
+                meta.recognise_seconds = time.perf_counter() - t
+                meta.recognition = Recognition(" ".join(w.text for w in words), list(words), model="pocketsphinx")
                 text_reason = "the speech recogniser found no words"
         span = None
         if a.present:
             # words are spread over the voiced part, or over the audible part when nothing is voiced
-            sel = a.extras["voiced"] if a.extras["voiced"].any() else a.extras["active"]
-            ft = a.extras["frame_times"][sel]
+            sel = a.extras.voiced if a.extras.voiced.any() else a.extras.active
+            ft = a.extras.frame_times[sel]
             span = (float(ft[0]), float(ft[-1]) + 0.01)
         elif duration:
             span = (0.0, float(duration))
@@ -356,14 +357,14 @@ class ClipExtractor:
             tx = self.text.extract(transcript if has_text else None, words, span)
         else:
             tx = ModalityFeatures.missing("text", self.text.dim, text_reason)
-        tx.seconds += meta.get("recognise_seconds", 0.0) + meta.get("align_seconds", 0.0)
+        tx.seconds += (meta.recognise_seconds or 0.0) + (meta.align_seconds or 0.0)
 
         if self.layout == "unaligned":
             tx, a, v = self._unaligned(tx, a, v)
         else:
             tx, a, v = self._aligned(tx, a, v)
-        meta["seconds"] = time.perf_counter() - t0
-        return ClipFeatures(text=tx, audio=a, vision=v, duration=float(duration or 0.0), meta=meta)
+        meta.seconds = time.perf_counter() - t0
+        return ClipFeatures(text=tx, audio=a, vision=v, duration=float(duration or 0.0), info=meta)
 
     # ---------------------------------------------------------------- layouts
     def _shorten(self, m: ModalityFeatures, max_len: int, pool: bool) -> ModalityFeatures:
@@ -372,10 +373,10 @@ class ClipExtractor:
             return m
         if pool:
             m.values, m.times = pool_frames(m.values, m.times, max_len)
-            m.extras["pooled_from"] = T
+            m.extras.pooled_from = T
         else:
             m.values, m.times = m.values[:max_len], m.times[:max_len]
-            m.extras["truncated_from"] = T
+            m.extras.truncated_from = T
         return m
 
     def _unaligned(self, tx, a, v):
@@ -393,7 +394,7 @@ class ClipExtractor:
             for m in (a, v):
                 if m.present:
                     m.values, m.times = pool_frames(m.values, m.times, L)
-                    m.extras["alignment"] = "no words: pooled into equal chunks"
+                    m.extras.alignment = "no words: pooled into equal chunks"
             return tx, a, v
         tx = self._shorten(tx, L, pool=False)
         wt = tx.times
@@ -401,6 +402,7 @@ class ClipExtractor:
             if not m.present:
                 continue
             vals, counts, gaps = align_to_words(m.values, m.times, wt)
-            m.extras.update(alignment="words", frames_per_word=counts, nearest_gap_s=gaps, unaligned_len=len(m.values))
+            m.extras.alignment, m.extras.unaligned_len = "words", len(m.values)
+            m.extras.frames_per_word, m.extras.nearest_gap_s = counts, gaps
             m.values, m.times = vals, wt.copy()
         return tx, a, v

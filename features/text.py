@@ -23,26 +23,15 @@ import hashlib
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from features.types import FeatureError, ModalityFeatures
+from features.types import FeatureError, ModalityFeatures, TextExtras, Word  # noqa: F401 (Word: re-exported)
 
 DEFAULT_VECTORS = "glove-6B-50d"
 VECTORS_ENV = "AUMDF_WORD_VECTORS"
-
-
-@dataclass(frozen=True)
-class Word:
-    """One spoken or written word; start/end in seconds (NaN when unknown), prob from the recogniser."""
-
-    text: str
-    start: float = float("nan")
-    end: float = float("nan")
-    prob: float = 1.0
 
 
 def cache_dir() -> Path:
@@ -210,8 +199,8 @@ class TextExtractor:
                kept. When a transcript is given, its tokens are embedded and timed by `words` only if
                the two token sequences agree; otherwise the tokens are spread over `span`.
         span: (start, end) seconds over which to spread untimed words (e.g. the voiced part of the
-              audio); None leaves their times NaN and says so in extras["timing"].
-        values [T, dim], times [T, 2]; extras: tokens, oov (list), oov_count, timing.
+              audio); None leaves their times NaN and says so in extras.timing.
+        values [T, dim], times [T, 2]; extras: TextExtras (tokens, oov, timing, source).
         """
         t0 = time.perf_counter()
         out = self._extract(transcript, words, span)
@@ -255,10 +244,10 @@ class TextExtractor:
                 oov.append(tok)
             else:
                 values[i] = v
-        extras = {"tokens": tokens, "oov": oov, "oov_count": len(oov), "timing": timing, "source": source}
+        extras = TextExtras(tokens=tokens, oov=oov, timing=timing, source=source)
         if len(oov) == len(tokens):
             return ModalityFeatures.missing(
-                self.name, self.dim, f"none of the {len(tokens)} words is in the vocabulary ({self.vectors_name})", **extras
+                self.name, self.dim, f"none of the {len(tokens)} words is in the vocabulary ({self.vectors_name})", extras
             )
         return ModalityFeatures(self.name, values, times.reshape(-1, 2), extras=extras)
 

@@ -28,7 +28,7 @@ from typing import Iterable, Literal
 
 import numpy as np
 
-from features.types import FeatureError, ModalityFeatures
+from features.types import FeatureError, ModalityFeatures, VisionExtras
 
 Embedder = Literal["fer", "onet", "facenet"]
 EMBEDDERS = ("fer", "onet", "facenet")
@@ -338,7 +338,7 @@ class VisionExtractor:
             out = ModalityFeatures.missing(self.name, self.dim, "no video frames")
         elif not vals:
             out = ModalityFeatures.missing(
-                self.name, self.dim, f"no face found in {n} sampled frames", n_frames=n, face_fraction=0.0
+                self.name, self.dim, f"no face found in {n} sampled frames", VisionExtras(n_frames=n)
             )
         else:
             ft = np.asarray(ftimes, np.float32)
@@ -346,15 +346,15 @@ class VisionExtractor:
                 name=self.name,
                 values=np.concatenate(vals).astype(np.float32),
                 times=np.stack([ft, ft + 1.0 / self.fps], 1).astype(np.float32),
-                extras={
-                    "crops": previews,
-                    "probs": np.asarray(probs, np.float32),
-                    "boxes": np.stack(boxes).astype(np.float32),
-                    "landmarks": np.stack(marks).astype(np.float32),
-                    "frame_times": ft,
-                    "n_frames": n,
-                    "face_fraction": len(ft) / n,
-                },
+                extras=VisionExtras(
+                    crops=previews,
+                    probs=np.asarray(probs, np.float32),
+                    boxes=np.stack(boxes).astype(np.float32),
+                    landmarks=np.stack(marks).astype(np.float32),
+                    frame_times=ft,
+                    n_frames=n,
+                    face_fraction=len(ft) / n,
+                ),
             )
         out.seconds = time.perf_counter() - t0
         return out
