@@ -56,8 +56,10 @@ PITCH_TRACKERS: dict[int, str] = {1: "pyin", 2: "yin-bandpass"}
 YIN_BAND_HZ = (50.0, 1000.0)  # F0 and its first harmonics; noise and fricatives above it blur the periodicity
 YIN_WINDOW_S = 0.025  # integration window of the difference function
 YIN_THRESHOLD = 0.2  # absolute threshold of YIN's step 4 (first dip under it, de Cheveigne & Kawahara 2002)
-VOICING_MAX_APERIODICITY = 0.45  # noisy real speech (CREMA-D) sits at 0.3-0.45, white and brown noise above 0.7
+VOICING_MAX_APERIODICITY = 0.45  # noisy real speech (CREMA-D) sits at 0.3-0.45, white noise above 0.7
 VOICING_MIN_DB = -25.0  # frame energy re the loudest frame
+MAX_PERIOD_JUMP = 0.15  # octaves per 10 ms (~1.8 semitones): faster is not one voice
+MIN_VOICED_RUN = 3  # frames: isolated dips of noise go, the short voiced stretches of noisy speech stay
 OCTAVE_SLACK = 0.15  # an octave-corrected candidate may be this much less periodic than the first pick
 
 
@@ -93,7 +95,8 @@ def track_pitch(y: np.ndarray, sr: int, hop: int, fmin: float, fmax: float) -> t
     aperiodicity is below VOICING_MAX_APERIODICITY and its energy within VOICING_MIN_DB of the loudest
     frame, smoothed by a 5-frame median; fewer than 3 voiced frames count as none. Octave jumps (a
     voiced frame more than half an octave from the clip's median period whose double or half period
-    is almost as periodic) are folded back towards the median.
+    is almost as periodic) are folded back towards the median. Finally only runs of continuous pitch
+    (`_continuous_runs`) stay voiced.
     """
     import scipy.signal
 
@@ -114,7 +117,22 @@ def track_pitch(y: np.ndarray, sr: int, hop: int, fmin: float, fmax: float) -> t
         voiced[:] = False
     pick = _fold_octaves(seg, tmin, pick, aper, voiced)
     tau = tmin + pick + _parabola(seg, pick)
+    voiced = _continuous_runs(tau, voiced)
     return sr / tau, voiced, np.clip(1.0 - aper, 0.0, 1.0)
+
+
+def _continuous_runs(tau: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+    """Keep voiced runs whose period moves less than MAX_PERIOD_JUMP octaves per frame for at least
+    MIN_VOICED_RUN frames: a voice's pitch glides, the dips of low-pass noise jump at random -> [T] bool."""
+    link = voiced[1:] & voiced[:-1] & (np.abs(np.log2(tau[1:] / tau[:-1])) < MAX_PERIOD_JUMP)
+    out = np.zeros_like(voiced)
+    start = 0
+    for t in range(1, len(voiced) + 1):
+        if t == len(voiced) or not link[t - 1]:
+            if t - start >= MIN_VOICED_RUN:
+                out[start:t] = voiced[start:t]
+            start = t
+    return out
 
 
 def _frame_energy(y: np.ndarray, hop: int, T: int) -> np.ndarray:

@@ -9,9 +9,21 @@ from features.audio import AUDIO_FEATURE_NAMES, AudioExtractor
 from tests.media import voiced_tone
 
 
+@pytest.fixture(scope="module", params=[1, 2], ids=["pyin", "yin-bandpass"])
+def extractor(request) -> AudioExtractor:
+    """Every contract below holds for both pitch trackers (spec versions)."""
+    return AudioExtractor(version=request.param)
+
+
 @pytest.fixture(scope="module")
-def extractor() -> AudioExtractor:
-    return AudioExtractor()
+def tracker2() -> AudioExtractor:
+    return AudioExtractor(version=2)
+
+
+def harmonic_tone(f0: float, amps: list[float], seconds: float = 2.0, sr: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(a * np.sin(2 * np.pi * (h + 1) * f0 * t) for h, a in enumerate(amps))
+    return (0.3 * y / np.max(np.abs(y)) + 0.002 * np.random.default_rng(0).standard_normal(len(t))).astype(np.float32)
 
 
 @pytest.mark.parametrize("f0", [110.0, 220.0])
@@ -110,3 +122,77 @@ def test_real_speech_jfk(shared, extractor):
     f0 = out.extras.f0[out.extras.voiced]
     assert 0.3 < out.extras.voiced.mean() < 0.9  # speech with pauses
     assert 80 < np.median(f0) < 300  # adult male voice range
+
+
+# ----------------------------------------------------------------------------- version 2 (yin-bandpass)
+
+
+def test_version_is_part_of_the_spec():
+    v1, v2 = AudioExtractor().spec_settings, AudioExtractor(version=2).spec_settings
+    assert v1["version"] == 1 and "pitch_tracker" not in v1  # what checkpoints trained on pyin recorded
+    assert v2["version"] == 2 and v2["pitch_tracker"] == "yin-bandpass"
+    with pytest.raises(ValueError, match="version"):
+        AudioExtractor(version=3)
+
+
+def test_cmndf_dips_to_zero_at_the_period():
+    from features.audio import cmndf
+
+    t = np.arange(8000) / 16000
+    d, tmin = cmndf(np.sin(2 * np.pi * 100 * t), 16000, 160, 60.0, 500.0)  # period 160 samples
+    mid = d[len(d) // 2]
+    assert mid[0] == 1.0 and mid[160] < 1e-3 and np.argmin(mid[tmin:200]) + tmin == 160
+
+
+@pytest.mark.parametrize("name, amps", [
+    ("1/h spectrum", [1 / (h + 1) for h in range(20)]),
+    ("weak fundamental", [0.05, 1.0, 0.8, 0.6, 0.5, 0.3]),  # telephone-like: no octave jump up
+])
+def test_low_male_voice_85hz(tracker2, name, amps):
+    out = tracker2.extract(harmonic_tone(85.0, amps), 16000)
+    assert out.extras.voiced.mean() > 0.9, name
+    assert abs(np.nanmedian(out.extras.f0) - 85) < 2, name
+
+
+def test_high_voice_and_glide(tracker2):
+    assert abs(np.nanmedian(tracker2.extract(voiced_tone(320.0, 1.0), 16000).extras.f0) - 320) < 8
+    sr, t = 16000, np.arange(32000) / 16000
+    f = 100 + 50 * t  # 100 -> 200 Hz in 2 s
+    y = sum(np.sin(2 * np.pi * h * np.cumsum(f) / sr) / h for h in range(1, 8)).astype(np.float32) * 0.1
+    out = tracker2.extract(y, sr)
+    ok = out.extras.voiced
+    assert ok.mean() > 0.9
+    np.testing.assert_allclose(out.extras.f0[ok], (100 + 50 * out.extras.frame_times)[ok], rtol=0.05)
+
+
+@pytest.mark.parametrize("colour, most", [("white", 0.0), ("brown", 0.25)])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_noise_is_not_voiced(tracker2, colour, most, seed):
+    """White noise is never voiced. Brown (1/f^2) noise has dips that look like a gliding pitch; the
+    tracker gives it up to ~19 % voiced frames (pyin none): the price of voicing noisy real speech,
+    which pyin misses entirely (docs/features.md)."""
+    x = np.random.default_rng(seed).standard_normal(32000)
+    if colour == "brown":
+        x = np.cumsum(x) - np.convolve(np.cumsum(x), np.ones(400) / 400, "same")
+    out = tracker2.extract((0.2 * x / np.abs(x).max()).astype(np.float32), 16000)
+    assert out.present and out.extras.voiced.mean() <= most
+
+
+def media_clips(shared) -> list:
+    media = shared / "media"
+    return sorted((media / "cremad").glob("*.flv")) + sorted((media / "grid").glob("*.mpg")) + [media / "jfk.wav"]
+
+
+@pytest.mark.media
+def test_every_voiced_media_clip_is_voiced(shared, tracker2):
+    """pyin finds no voiced frame on the three CREMA-D clips; version 2 must voice every real clip,
+    with a median F0 inside the adult range and no octave-down tail at fmin (pyin's on jfk.wav)."""
+    from features.decode import decode_audio
+
+    for path in media_clips(shared):
+        out = tracker2.extract(*decode_audio(path, sr=16000))
+        v = out.extras.voiced
+        assert 0.1 < v.mean() < 0.8, path.name
+        f0 = out.extras.f0[v]
+        assert 75 < np.median(f0) < 300, path.name
+        assert np.percentile(f0, 5) > 65, path.name
