@@ -1,6 +1,6 @@
 """Demo-corpus build time (issue 6: "say how long it takes on this CPU"), from per-item costs.
 
-Measured with the app's extractor (`train.demo_corpus.default_extractor`, one thread) on media the
+Measured with the app's extractor (`train.demo_extract.app_extractor`, one thread) on media the
 benchmark makes itself: a 20-word transcript (`extract_transcript`), a 3.7 s voiced FLAC clip with its
 sentence (the RAVDESS path: decode, 74-d frames at 100 Hz with pyin, pooling) and a batch of 512
 48 x 48 faces (`VisionExtractor.embed`). The full build is extrapolated from the medians and the real
@@ -29,10 +29,10 @@ REVIEW = ("honestly i thought the first half of the movie was slow but the endin
 
 def _extractor(tmp: Path):
     from features.face_expression import DEFAULT_DIR, WEIGHTS_NAME
-    from train.demo_corpus import default_extractor
+    from train.demo_extract import app_extractor
 
     if (DEFAULT_DIR / WEIGHTS_NAME).is_file():
-        return default_extractor(), "shipped face weights"
+        return app_extractor(), "shipped face weights"
     import torch
     from safetensors.torch import save_file
 
@@ -44,7 +44,7 @@ def _extractor(tmp: Path):
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(d / "model.safetensors"))
     (d / "config.json").write_text(json.dumps({"arch": asdict(net.config), "classes": list(CLASSES)}))
     torch.manual_seed(0)
-    return default_extractor(d), "untrained face net (weights absent; same cost)"
+    return app_extractor(d), "untrained face net (weights absent; same cost)"
 
 
 def _voiced_clip(path: Path, seconds: float = 3.7, sr: int = 16000) -> Path:
@@ -63,19 +63,18 @@ def _voiced_clip(path: Path, seconds: float = 3.7, sr: int = 16000) -> Path:
 def run(repeats: int = 5, threads: int = 1) -> list[dict]:
     import torch
 
-    from train import demo_corpus as dc
+    from train import demo_extract as de
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         ex, note = _extractor(tmp)
         clip_path = _voiced_clip(tmp / "03-01-03-01-01-01-02.flac")
-        dc._WORKER = ex
         faces = np.random.default_rng(0).integers(0, 256, (512, 48, 48), dtype=np.uint8)
 
-        t_text = median(time_call(lambda: dc.extract_transcript(ex, REVIEW), repeats=max(repeats, 20)))
-        t_clip = median(time_call(lambda: dc._extract_speech((str(clip_path), SENTENCE)), repeats=repeats))
-        t_faces = median(time_call(lambda: dc.embed_faces(faces, ex.vision.embed), repeats=repeats)) / len(faces)
+        t_text = median(time_call(lambda: de.extract_transcript(ex, REVIEW), repeats=max(repeats, 20)))
+        t_clip = median(time_call(lambda: de.extract_speech(ex, str(clip_path), SENTENCE), repeats=repeats))
+        t_faces = median(time_call(lambda: de.embed_faces(faces, ex.vision.embed), repeats=repeats)) / len(faces)
     total = N_TRANSCRIPTS * t_text + N_CLIPS * t_clip + N_FACES * t_faces
     return [
         {"benchmark": "demo_corpus", "metric": "transcript (20 words)", "value": t_text * 1e3, "unit": "ms"},

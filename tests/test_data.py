@@ -10,15 +10,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from train.data import (
-    IEMOCAP_CLASSES,
-    DataError,
-    collate,
-    infer_span,
-    left_justify,
-    load_dataset,
-    write_features,
-)
+from features.feature_files import write_folder
+from train.data import IEMOCAP_CLASSES, DataError, collate, load_dataset
+from train.pickles import infer_span, left_justify
 from train.synthetic import make_synthetic, write_mmsa, write_mult
 
 MODS = ("text", "audio", "vision")
@@ -48,7 +42,7 @@ def test_pickles_read_back_exactly(synth, family):
     assert splits.feature_spec.dims == data.dims
     assert splits.feature_spec.text.layout == lay
     for name in ("train", "valid", "test"):
-        ref, got = data.splits[name], splits.split(name).arrays
+        ref, got = data.splits[name], splits.split(name).parts[0]
         np.testing.assert_allclose(got.labels, ref.labels)
         for m in MODS:
             # lengths recovered (given for MMSA, inferred from zero padding for MulT) and frames in place
@@ -82,7 +76,7 @@ def test_iemocap_mult_labels(tmp_path):
     write_mult(data, tmp_path / "iemocap_data.pkl")
     splits = load_dataset("iemocap", tmp_path)
     assert splits.task == "classification" and splits.class_names == IEMOCAP_CLASSES
-    np.testing.assert_array_equal(splits.train.arrays.labels, data.splits["train"].labels)
+    np.testing.assert_array_equal(splits.train.parts[0].labels, data.splits["train"].labels)
     batch = collate([splits.test[i] for i in range(4)])
     assert batch.labels.dtype == torch.long
 
@@ -113,21 +107,21 @@ def test_front_padding_inference():
 def test_feature_files_round_trip(synth, tmp_path):
     _, d, lay = synth
     src = load_dataset("mosi", d, layout=f"mult-{lay}")
-    arrays = {s: src.split(s).arrays for s in ("train", "valid", "test")}
-    write_features(tmp_path, arrays, src.feature_spec)
+    arrays = {s: src.split(s).parts[0] for s in ("train", "valid", "test")}
+    write_folder(tmp_path, arrays, src.feature_spec)
     got = load_dataset("mosi", tmp_path)
     assert got.layout == "features" and got.feature_spec == src.feature_spec
     for m in MODS:
-        np.testing.assert_array_equal(got.valid.arrays.features[m], arrays["valid"].features[m])
-    assert got.train.arrays.ids == arrays["train"].ids
+        np.testing.assert_array_equal(got.valid.parts[0].features[m], arrays["valid"].features[m])
+    assert got.train.parts[0].ids == arrays["train"].ids
 
 
 def test_max_lens_truncates_and_updates_spec(synth):
     _, d, lay = synth
     s = load_dataset("mosi", d, layout=f"mmsa-{lay}", max_lens=(4, 0, 3))
     assert s.feature_spec.max_lens[0] == 4 and s.feature_spec.max_lens[2] == 3
-    assert s.train.arrays.lengths["text"].max() <= 4
-    assert s.feature_spec.max_lens[1] == s.train.arrays.features["audio"].shape[1]
+    assert s.train.parts[0].lengths["text"].max() <= 4
+    assert s.feature_spec.max_lens[1] == s.train.parts[0].features["audio"].shape[1]
 
 
 def test_missing_data_message_names_files_and_sources(tmp_path):
@@ -179,18 +173,18 @@ def test_feature_files_skip_unlabelled_and_remap_class_names(tmp_path):
     data = make_synthetic(n=(12, 6, 6), task="classification", seed=8)
     write_mult(data, tmp_path / "src" / "iemocap_data.pkl")
     src = load_dataset("iemocap", tmp_path / "src")
-    arrays = {s: dataclasses.replace(src.split(s).arrays) for s in ("train", "valid", "test")}
+    arrays = {s: dataclasses.replace(src.split(s).parts[0]) for s in ("train", "valid", "test")}
     # relabel into the order ("angry", "excited", "neutral", "sad") and mark one clip unlabelled
     order = ("angry", "excited", "neutral", "sad")
     to_file = {IEMOCAP_CLASSES.index(n if n != "excited" else "happy"): i for i, n in enumerate(order)}
     for a in arrays.values():
         a.labels = np.array([to_file[int(c)] for c in a.labels], dtype=np.int64)
     arrays["train"].labels[0] = -1
-    write_features(tmp_path / "own", arrays, src.feature_spec, class_names=order)
+    write_folder(tmp_path / "own", arrays, src.feature_spec, class_names=order)
     got = load_dataset("iemocap", tmp_path / "own")
     assert got.stats["unlabelled"] == {"train": 1}
-    np.testing.assert_array_equal(got.train.arrays.labels, src.train.arrays.labels[1:])
-    np.testing.assert_array_equal(got.test.arrays.labels, src.test.arrays.labels)
+    np.testing.assert_array_equal(got.train.parts[0].labels, src.train.parts[0].labels[1:])
+    np.testing.assert_array_equal(got.test.parts[0].labels, src.test.parts[0].labels)
     (tmp_path / "own" / "valid.npz").unlink()
     with pytest.raises(DataError, match="valid.npz is missing"):
         load_dataset("iemocap", tmp_path / "own")
@@ -223,7 +217,7 @@ def test_reads_what_features_extract_packs(tmp_path):
     got = load_dataset("mosi", tmp_path)
     assert got.layout == "features" and got.feature_spec == spec
     assert got.stats["unlabelled"] == {"train": 1} and got.stats["sizes"] == {"train": 3, "valid": 2, "test": 2}
-    tr = got.train.arrays
+    tr = got.train.parts[0]
     assert tr.ids == ["clip0", "clip1", "clip3"]
     assert [int(x) for x in tr.lengths["vision"]] == [3, 0, 3]
     assert [int(x) for x in tr.lengths["text"]] == [1, 2, 4]

@@ -13,9 +13,13 @@ import numpy as np
 import pytest
 import torch
 
+from aumdf.metrics import sentiment_class
+from features.feature_files import DataError
 from features.spec import MODALITIES
 from tests.media import voiced_tone, write_audio
 from train import demo_corpus as dc
+from train import demo_extract as de
+from train import sources as src
 
 # ------------------------------------------------------------------ the fake data folder
 
@@ -97,7 +101,7 @@ def fake_data(tmp_path_factory) -> Path:
         labels=labels,
         usage=np.array([f[1] for f in FER]),
         ids=np.array([f"{f[1]}_{i}" for i, f in enumerate(FER)]),
-        classes=np.array(dc.FER_CLASS_NAMES),
+        classes=np.array(src.FER_CLASS_NAMES),
     )
     return root
 
@@ -109,7 +113,7 @@ def face_weights(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def extractors(face_weights):
-    return dc.default_extractor(face_weights)
+    return de.app_extractor(face_weights)
 
 
 @pytest.fixture(scope="module")
@@ -128,47 +132,48 @@ def _load(out: Path, source: str, split: str) -> dict[str, np.ndarray]:
 
 
 def test_valence_table_is_shared_and_off_the_class_edges():
-    from aumdf.losses import NEUTRAL_BAND
+    from aumdf.metrics import NEUTRAL_BAND
 
-    assert set(dc.RAVDESS_EMOTIONS.values()) <= set(dc.VALENCE)
-    assert set(dc.FER_EMOTIONS) <= set(dc.VALENCE)
-    for emo, v in dc.VALENCE.items():
+    assert set(src.RAVDESS_EMOTIONS.values()) <= set(src.VALENCE)
+    assert set(src.FER_EMOTIONS) <= set(src.VALENCE)
+    for emo, v in src.VALENCE.items():
         assert -3 <= v <= 3 and abs(abs(v) - NEUTRAL_BAND) > 0.1, emo
-    cls = {e: dc.sentiment_class(v) for e, v in dc.VALENCE.items()}
+    cls = dict(zip(src.VALENCE, sentiment_class(list(src.VALENCE.values())).tolist()))
     assert cls["happy"] == cls["surprised"] == 2
     assert cls["neutral"] == cls["calm"] == 1
     assert {cls[e] for e in ("sad", "angry", "fearful", "disgust")} == {0}
-    assert dc.VALENCE["happy"] > dc.VALENCE["neutral"] > dc.VALENCE["sad"] > dc.VALENCE["angry"]
+    assert src.VALENCE["happy"] > src.VALENCE["neutral"] > src.VALENCE["sad"] > src.VALENCE["angry"]
 
 
 def test_sentiment_class_matches_the_model_bins():
     from aumdf.losses import sentiment_classes
 
     s = np.array([-3, -0.5, -0.49, 0, 0.49, 0.5, 3], np.float32)
-    assert dc._classes(s).tolist() == sentiment_classes(torch.tensor(s)).tolist() == [0, 0, 1, 1, 1, 2, 2]
+    assert sentiment_class(s).tolist() == sentiment_classes(torch.tensor(s)).tolist() == [0, 0, 1, 1, 1, 2, 2]
+    assert sentiment_class(np.float64(0.49999999)).tolist() == 2  # compared in float32, as the model holds scores
 
 
 @pytest.mark.parametrize("stem, actor, emotion", [
     ("03-01-05-02-01-01-12", 12, 5), ("14_03-01-03-02-01-01-14", 14, 3), ("Actor_03-01-08-01-02-02-24", 24, 8),
 ])
 def test_parse_ravdess_name(stem, actor, emotion):
-    f = dc.parse_ravdess_name(stem)
+    f = src.parse_ravdess_name(stem)
     assert f["actor"] == actor and f["emotion"] == emotion and f["modality"] == 3
 
 
 def test_parse_ravdess_name_rejects_other_files():
-    assert dc.parse_ravdess_name("notes") is None
-    assert dc.parse_ravdess_name("03-01-05-02-01-12") is None
+    assert src.parse_ravdess_name("notes") is None
+    assert src.parse_ravdess_name("03-01-05-02-01-12") is None
 
 
 def test_actor_splits_cover_every_actor_once_and_balance_sexes():
-    seen = [a for actors in dc.ACTOR_SPLITS.values() for a in actors]
+    seen = [a for actors in src.ACTOR_SPLITS.values() for a in actors]
     assert sorted(seen) == list(range(1, 25))
-    for split, actors in dc.ACTOR_SPLITS.items():
+    for split, actors in src.ACTOR_SPLITS.items():
         assert sum(a % 2 for a in actors) * 2 == len(actors), split  # half odd (male), half even (female)
-    assert dc.actor_split(1) == "train" and dc.actor_split(20) == "valid" and dc.actor_split(24) == "test"
-    with pytest.raises(dc.CorpusError):
-        dc.actor_split(25)
+    assert src.actor_split(1) == "train" and src.actor_split(20) == "valid" and src.actor_split(24) == "test"
+    with pytest.raises(DataError):
+        src.actor_split(25)
 
 
 def test_draw_composites_same_class_every_clip_used_and_spread():
@@ -205,9 +210,9 @@ def test_make_composites_refuses_mixed_splits():
     from features.spec import FeatureSpec, ModalitySpec
 
     spec = FeatureSpec(*(ModalitySpec(m, 2) for m in MODALITIES))
-    t = dc.Item("mosi", "train", "t", 1.0, feats=dc._only(spec, text=np.ones((2, 2))))
-    a = dc.Item("ravdess", "test", "a", 2.0, "happy", dc._only(spec, audio=np.ones((3, 2))))
-    f = dc.Item("fer2013", "train", "f", 2.0, "happy", dc._only(spec, vision=np.ones((1, 2))))
+    t = dc.Item("mosi", "train", "t", 1.0, feats=dc.only(spec, text=np.ones((2, 2))))
+    a = dc.Item("ravdess", "test", "a", 2.0, "happy", dc.only(spec, audio=np.ones((3, 2))))
+    f = dc.Item("fer2013", "train", "f", 2.0, "happy", dc.only(spec, vision=np.ones((1, 2))))
     with pytest.raises(ValueError, match="another split"):
         dc.make_composites([t], [a], [f], "train", 1, np.random.default_rng(0))
 
@@ -217,23 +222,24 @@ def test_pack_pads_back_and_keeps_absent_modalities_empty():
 
     spec = FeatureSpec(ModalitySpec("text", 2, max_len=3), ModalitySpec("audio", 3), ModalitySpec("vision", 4))
     items = [
-        dc.Item("mosi", "train", "x", 1.0, feats=dc._only(spec, text=np.ones((3, 2)))),
-        dc.Item("fer2013", "train", "y", -2.0, "sad", dc._only(spec, vision=2 * np.ones((1, 4)))),
+        dc.Item("mosi", "train", "x", 1.0, feats=dc.only(spec, text=np.ones((3, 2)))),
+        dc.Item("fer2013", "train", "y", -2.0, "sad", dc.only(spec, vision=2 * np.ones((1, 4)))),
     ]
     a = dc.pack(items, spec)
-    assert a["text"].shape == (2, 3, 2) and a["text_lengths"].tolist() == [3, 0]
-    assert a["audio"].shape == (2, 0, 3) and a["audio_lengths"].tolist() == [0, 0]
-    assert a["vision"].shape == (2, 1, 4) and a["vision_lengths"].tolist() == [0, 1]
-    assert np.all(a["vision"][1] == 2) and np.all(a["vision"][0] == 0)
-    assert a["teacher_view"].tolist() == [False, False]
-    assert a["audio_missing"].tolist() == ["mosi has no audio", "fer2013 has no audio"]
-    assert a["vision_missing"].tolist() == ["mosi has no vision", ""]
-    assert a["source"].tolist() == ["mosi", "fer2013"] and a["parts"].shape == (2, 3)
-    too_long = dc.Item("mosi", "train", "z", 1.0, feats=dc._only(spec, text=np.ones((4, 2))))
+    f, L, c = a.features, a.lengths, a.columns
+    assert f["text"].shape == (2, 3, 2) and L["text"].tolist() == [3, 0]
+    assert f["audio"].shape == (2, 0, 3) and L["audio"].tolist() == [0, 0]
+    assert f["vision"].shape == (2, 1, 4) and L["vision"].tolist() == [0, 1]
+    assert np.all(f["vision"][1] == 2) and np.all(f["vision"][0] == 0)
+    assert c["teacher_view"].tolist() == [False, False]
+    assert c["audio_missing"].tolist() == ["mosi has no audio", "fer2013 has no audio"]
+    assert c["vision_missing"].tolist() == ["mosi has no vision", ""]
+    assert c["source"].tolist() == ["mosi", "fer2013"] and c["parts"].shape == (2, 3)
+    too_long = dc.Item("mosi", "train", "z", 1.0, feats=dc.only(spec, text=np.ones((4, 2))))
     with pytest.raises(ValueError, match="spec allows 3"):
         dc.pack([too_long], spec)
     empty = dc.pack([], spec)
-    assert empty["text"].shape == (0, 0, 2) and empty["parts"].shape == (0, 3)
+    assert empty.features["text"].shape == (0, 0, 2) and empty.columns["parts"].shape == (0, 3)
 
 
 # ------------------------------------------------------------------ the build, end to end
@@ -254,12 +260,12 @@ def test_corpus_spec_is_the_app_extractors_spec(built, face_weights):
 def test_text_sources_follow_their_labels_and_modes(built):
     out, manifest = built
     for source, rows, key in (("mosi", MOSI_ROWS, lambda r: f"mosi:{r[0]}"),
-                              ("mosei", MOSEI_ROWS, lambda r: f"mosei:{r[0]}/{r[1]}")):
+                              ("mosei", MOSEI_ROWS, lambda r: f"mosei:{r[0]}_{r[1]}")):
         by_id = {key(r): r for r in rows}
         for split in dc.SPLITS:
             a = _load(out, source, split)
             mode = {"valid": ("dev", "valid")}.get(split, (split,))
-            expect = {key(r) for r in rows if r[-1] in mode and key(r) not in {"mosi:a_5", "mosei:v6/1_2"}}
+            expect = {key(r) for r in rows if r[-1] in mode and key(r) not in {"mosi:a_5", "mosei:v6_1_2"}}
             assert set(a["ids"].tolist()) == expect
             for i, sid in enumerate(a["ids"]):
                 assert a["labels"][i] == pytest.approx(by_id[sid][-2], abs=1e-6)
@@ -283,7 +289,7 @@ def test_long_transcripts_are_cut_like_the_app_does(built, extractors):
     out, _ = built
     cap = extractors.feature_spec().text.max_len
     long_text = " ".join(["good"] * (cap + 10))
-    values, reason = dc.extract_transcript(extractors, long_text)
+    values, reason = de.extract_transcript(extractors, long_text)
     assert reason is None and values.shape == (cap, 50)
 
 
@@ -293,11 +299,11 @@ def test_ravdess_split_by_actor_with_valence_labels_and_sentence(built, fake_dat
         a = _load(out, "ravdess", split)
         assert len(a["ids"]) == len(RAVDESS[actor])  # the silent clip, the song and the stray file are not here
         for i, sid in enumerate(a["ids"]):
-            f = dc.parse_ravdess_name(sid.split(":")[1])
+            f = src.parse_ravdess_name(sid.split(":")[1])
             assert f["actor"] == actor
-            emo = dc.RAVDESS_EMOTIONS[f["emotion"]]
-            assert a["emotion"][i] == emo and a["labels"][i] == dc.VALENCE[emo]
-            sentence = extractors.text.extract(dc.RAVDESS_STATEMENTS[f["statement"]]).values
+            emo = src.RAVDESS_EMOTIONS[f["emotion"]]
+            assert a["emotion"][i] == emo and a["labels"][i] == src.VALENCE[emo]
+            sentence = extractors.text.extract(src.RAVDESS_STATEMENTS[f["statement"]]).values
             assert a["text_lengths"][i] == len(sentence) == 6
             np.testing.assert_array_equal(a["text"][i, :6], sentence)
             assert 90 <= a["audio_lengths"][i] <= 110  # 1 s at 100 frames per second
@@ -311,7 +317,7 @@ def test_ravdess_audio_is_the_extractors_own(built, fake_data, extractors):
     a = _load(out, "ravdess", "valid")
     i = 0
     path = next((fake_data / "ravdess").rglob(a["ids"][i].split(":")[1] + ".flac"))
-    sentence = dc.RAVDESS_STATEMENTS[dc.parse_ravdess_name(path.stem)["statement"]]
+    sentence = src.RAVDESS_STATEMENTS[src.parse_ravdess_name(path.stem)["statement"]]
     clip = extractors.extract(path, transcript=sentence)  # what the app computes for this file
     n = a["audio_lengths"][i]
     assert n == len(clip.audio.values)
@@ -323,8 +329,8 @@ def test_long_clips_are_pooled_like_the_app_does(extractors, tmp_path):
     from tests.media import voiced_tone, write_audio
 
     p = write_audio(tmp_path / "03-01-03-01-01-01-02.flac", voiced_tone(seconds=2.5))
-    clip = dc.RavdessClip(p, "ravdess:03-01-03-01-01-01-02", 2, "happy", 1, 1, "train")
-    feats, reasons, _ = dc.extract_ravdess([clip], extractors, cache_dir=None)
+    clip = src.RavdessClip(p, "ravdess:03-01-03-01-01-01-02", 2, "happy", 1, 1, "train")
+    feats, reasons, _ = de.extract_ravdess([clip], extractors, cache_dir=None)
     assert reasons == {}
     assert feats[clip.id][1].shape == (extractors.feature_spec().audio.max_len, 74)  # 250 frames pooled to 150
 
@@ -340,8 +346,8 @@ def test_fer_split_by_usage_one_frame_embedded_like_a_crop(built, fake_data, ext
         assert np.all(a["text_lengths"] == 0) and np.all(a["audio_lengths"] == 0)
         for k, sid in enumerate(a["ids"]):
             i = int(sid.rsplit("_", 1)[1])
-            emo = dc.FER_EMOTIONS[FER[i][0]]
-            assert a["emotion"][k] == emo and a["labels"][k] == dc.VALENCE[emo]
+            emo = src.FER_EMOTIONS[FER[i][0]]
+            assert a["emotion"][k] == emo and a["labels"][k] == src.VALENCE[emo]
         first = int(a["ids"][0].rsplit("_", 1)[1])
         expect = extractors.vision.embed([z["images"][first]])
         np.testing.assert_allclose(a["vision"][0, 0], expect[0], rtol=1e-5, atol=1e-6)
@@ -371,46 +377,48 @@ def test_composites_join_parts_of_one_split_and_class(built):
                 assert c[f"{m}_lengths"][i] == n > 0
                 np.testing.assert_array_equal(c[m][i, :n], arr[m][j, :n])
                 labels.append(arr["labels"][j])
-            assert len(set(dc._classes(labels).tolist())) == 1
+            assert len(set(sentiment_class(labels).tolist())) == 1
             assert c["labels"][i] == pytest.approx(np.mean(labels), abs=1e-6)
-            assert dc._classes([c["labels"][i]])[0] == dc._classes(labels)[0]
+            assert sentiment_class([c["labels"][i]])[0] == sentiment_class(labels)[0]
     assert manifest["stats"]["composite"]["train"]["teacher_view"] == len(_load(out, "composite", "train")["ids"])
 
 
-def test_reader_loads_every_source_unchanged_and_batches_mix(built):
+def test_reader_loads_the_corpus_as_an_ordinary_dataset(built):
     from torch.utils.data import DataLoader
 
-    from train.data import collate, load_dataset
+    from train.data import collate, load_dataset, source_weights
 
-    out, _ = built
-    splits = load_dataset("mosi", out / "fer2013", layout="features")
-    assert len(splits.test) == sum(f[1] == "PrivateTest" for f in FER)
-    corpus = dc.load_demo_corpus(out)
-    ds = corpus.dataset("train")
-    assert len(ds) == sum(corpus.manifest["stats"][s]["train"]["n"] for s in dc.SOURCES)
+    out, manifest = built
+    one = load_dataset("mosi", out / "fer2013", layout="features")  # each source is a plain feature folder
+    assert len(one.test) == sum(f[1] == "PrivateTest" for f in FER)
+    corpus = load_dataset("demo", out)
+    assert corpus.layout == "corpus" and corpus.task == "regression"
+    assert corpus.feature_spec.to_dict() == manifest["feature_spec"]  # the app's spec, not one re-derived from padding
+    ds = corpus.train
+    assert len(ds) == sum(manifest["stats"][s]["train"]["n"] for s in dc.SOURCES)
+    assert corpus.stats["sizes"]["test"] == sum(manifest["stats"][s]["test"]["n"] for s in dc.SOURCES)
     batch = next(iter(DataLoader(ds, batch_size=len(ds), collate_fn=collate)))
     assert batch.masks["text"].any(1).sum() < len(ds)  # FER samples have no text
-    assert set(batch.features) == set(MODALITIES)
-    teacher = corpus.dataset("train", ["composite"])
+    # per-sample columns survive the reader: source, emotion, parts, teacher_view, in item order
+    source = ds.column("source")
+    assert [i.split(":")[0] for i in ds.ids] == source.tolist()
+    fer = ds.where(source == "fer2013")
+    assert set(fer.column("emotion").tolist()) <= set(src.FER_EMOTIONS) and len(fer) == manifest["stats"]["fer2013"]["train"]["n"]
+    assert ds.column("parts").shape == (len(ds), 3)
+    # the teacher's samples are a filter on a column, and exactly "every modality present"
+    complete = np.all([batch.masks[m].any(1).numpy() for m in MODALITIES], axis=0)
+    np.testing.assert_array_equal(ds.teacher_view, complete)
+    np.testing.assert_array_equal(batch.teacher_view.numpy(), complete)
+    teacher = ds.where(ds.teacher_view)
+    assert set(teacher.column("source").tolist()) == {"composite"} and teacher.ids[0].startswith("composite:train:")
     tb = next(iter(DataLoader(teacher, batch_size=len(teacher), collate_fn=collate)))
     assert all(bool(tb.masks[m].any(1).all()) for m in MODALITIES)
-    # one DatasetSplits for a trainer written for one, with the app's spec (not one re-derived from padding)
-    sp = corpus.splits(["composite"])
-    assert sp.task == "regression" and sp.feature_spec == corpus.feature_spec
-    assert len(sp.train) == len(teacher) and len(sp.train.labels) == len(teacher)
-    assert sp.train.ids[0].startswith("composite:train:")
-    everything = corpus.splits()
-    assert everything.stats["sizes"]["test"] == sum(corpus.manifest["stats"][s]["test"]["n"] for s in dc.SOURCES)
-    np.testing.assert_array_equal(everything.valid.labels, [everything.valid[i].label for i in range(len(everything.valid))])
-    w = corpus.source_weights("train")
+    np.testing.assert_array_equal(corpus.valid.labels, [corpus.valid[i].label for i in range(len(corpus.valid))])
+    w = source_weights(ds)
     assert w.shape == (len(ds),) and w.sum() == pytest.approx(1.0)
-    src = np.array([i.split(":")[0] for i in everything.train.ids])
     for s in dc.SOURCES:
-        assert w[src == s].sum() == pytest.approx(1 / len(dc.SOURCES))
-    # the teacher view is known per batch from the ids alone, and it is exactly "every modality present"
-    complete = np.all([batch.masks[m].any(1).numpy() for m in MODALITIES], axis=0)
-    np.testing.assert_array_equal(dc.teacher_view_mask(batch.ids), complete)
-    assert dc.teacher_view_mask(batch.ids).sum() == len(teacher)
+        assert w[source == s].sum() == pytest.approx(1 / len(dc.SOURCES))
+    assert source_weights(teacher) is None  # one source: uniform draws
 
 
 def test_rebuild_is_deterministic_and_reuses_the_audio_cache(built, fake_data, extractors, tmp_path):
@@ -437,15 +445,15 @@ def test_limit_caps_each_natural_source_and_split(fake_data, extractors, tmp_pat
 
 
 def test_bad_data_dir_says_what_is_missing(tmp_path, extractors):
-    with pytest.raises(dc.CorpusError, match="does not exist"):
+    with pytest.raises(DataError, match="does not exist"):
         dc.build(dc.BuildConfig(data_dir=tmp_path / "nope", out=tmp_path / "o"), extractors)
     (tmp_path / "d" / "mosi").mkdir(parents=True)
-    with pytest.raises(dc.CorpusError, match="label.csv"):
+    with pytest.raises(DataError, match="label.csv"):
         dc.build(dc.BuildConfig(data_dir=tmp_path / "d", out=tmp_path / "o"), extractors)
 
 
 def test_cli_reports_a_missing_folder_without_a_traceback(tmp_path, capsys):
-    rc = dc.main(["--data-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--quiet"])
+    rc = dc.main(["--data-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "o"), "--quiet", "--no-cache"])
     assert rc == 2
     assert "does not exist" in capsys.readouterr().err
 
@@ -460,7 +468,7 @@ def test_real_data_subset(shared, tmp_path, face_weights):
 
     # without the shipped face-expression weights an untrained net stands in: the vision numbers are
     # then meaningless, but reading, splitting and the text/audio path are still the real ones
-    ex = dc.default_extractor(None if (DEFAULT_DIR / WEIGHTS_NAME).is_file() else face_weights)
+    ex = de.app_extractor(None if (DEFAULT_DIR / WEIGHTS_NAME).is_file() else face_weights)
     m = dc.build(dc.BuildConfig(data_dir=shared / "data", out=tmp_path, limit=8, composites_per_clip=1), ex)
     for s in dc.NATURAL_SOURCES:
         for split in dc.SPLITS:
@@ -469,9 +477,10 @@ def test_real_data_subset(shared, tmp_path, face_weights):
         lonely = sum(m["composite"]["skipped_clips_without_partner"].get(split, {}).values())
         assert m["stats"]["composite"][split]["n"] == m["stats"]["ravdess"][split]["n"] - lonely
     assert m["stats"]["composite"]["train"]["n"] > 0
-    corpus = dc.load_demo_corpus(tmp_path)
-    assert corpus.feature_spec == ex.feature_spec()
+    from train.data import load_dataset
+
+    assert load_dataset("demo", tmp_path).feature_spec == ex.feature_spec()
     r = _load(tmp_path, "ravdess", "test")
-    assert all(dc.actor_split(dc.parse_ravdess_name(i.split(":")[1])["actor"]) == "test" for i in r["ids"])
+    assert all(src.actor_split(src.parse_ravdess_name(i.split(":")[1])["actor"]) == "test" for i in r["ids"])
     # RAVDESS sentences last about 3-4 s: 300-400 frames at 100 Hz, pooled to the spec's 150
     assert np.all(r["audio_lengths"] == ex.feature_spec().audio.max_len)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from aumdf.rprm import SUBSETS, subset_name
+from features.feature_files import read_split
 from tests.test_demo_corpus import built, extractors, face_weights, fake_data  # noqa: F401  (module fixtures)
 from train import evaluate_demo as ed
 from train.model_card import CARD_NAME, summary_markdown, training_command, write_model_card
@@ -126,8 +127,7 @@ def test_every_section_has_its_keys_and_finite_numbers(evaluated, built):  # noq
             np.mean([r["mae"] for r in grid["subsets"][role].values()]))
     # per-emotion means cover exactly the emotions of the held-out split, with their counts
     for source in ("ravdess", "fer2013"):
-        z = np.load(corpus / source / "test.npz")
-        emos, counts = np.unique(z["emotion"].astype(str), return_counts=True)
+        emos, counts = np.unique(read_split(corpus / source / "test.npz").columns["emotion"], return_counts=True)
         by = res["sense"][f"{source}_by_emotion"]["student"]
         assert {e: v["n"] for e, v in by.items()} == dict(zip(emos.tolist(), counts.tolist()))
     sentences = res["sense"]["sentences"]
@@ -187,12 +187,23 @@ def test_predictor_shows_the_card_when_present(run):
 
 
 def test_cli_errors_are_messages(tmp_path, run):
-    from train.evaluate import main as evaluate_main
     from train.model_card import main as card_main
 
-    with pytest.raises(SystemExit, match="manifest.json does not exist"):
-        evaluate_main(["--dataset", "demo", "--checkpoint", str(run), "--data-dir", str(tmp_path / "nothing")])
+    with pytest.raises(SystemExit, match="no demo data found"):
+        ed.main(["--checkpoint", str(run), "--data-dir", str(tmp_path / "nothing")])
     with pytest.raises(SystemExit, match="no trained checkpoint"):
-        evaluate_main(["--dataset", "demo", "--checkpoint", str(tmp_path)])
-    with pytest.raises(SystemExit, match="run `python -m train.evaluate --dataset demo"):
+        ed.main(["--checkpoint", str(tmp_path)])
+    with pytest.raises(SystemExit, match="run `python -m train.evaluate_demo --checkpoint"):
         card_main(["--checkpoint", str(run), "--eval", str(tmp_path / "missing.json")])
+
+
+def test_the_generic_evaluation_runs_on_the_corpus_too(run, built, tmp_path):  # noqa: F811
+    """The demo corpus is an ordinary dataset: train.evaluate scores it with no special case."""
+    from train.evaluate import main as evaluate_main
+
+    corpus, manifest = built
+    evaluate_main(["--dataset", "demo", "--checkpoint", str(run), "--data-dir", str(corpus), "--drop-rates", "0.0",
+                   "0.5", "--device", "cpu", "--out", str(tmp_path / "e")])
+    res = json.loads((tmp_path / "e" / "results.json").read_text())
+    assert res["layout"] == "corpus" and len(res["mean"]["subsets"]) == 7
+    assert res["runs"][0]["checkpoint"] == str(run / "student")

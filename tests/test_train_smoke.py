@@ -151,11 +151,11 @@ def test_seeds_flag_trains_one_run_per_seed(mosi_dir, tmp_path):
 
 
 def _fake_demo_corpus(root: Path) -> Path:
-    """The layout train.demo_corpus builds (manifest + one feature-file folder per source), from synthetic data:
-    composites complete, natural sources with one modality each."""
+    """The layout train.demo_corpus builds (manifest + one feature folder per source, with the source and
+    teacher_view columns), from synthetic data: composites complete, natural sources with one modality each."""
     import dataclasses
 
-    from train.data import write_features
+    from features.feature_files import write_folder, write_manifest
     from train.demo_corpus import SOURCES
 
     src = make_synthetic(n=(24, 8, 8), strength=(2.0, 1.5, 1.0), noise=0.4, aligned=False, seed=9)
@@ -165,11 +165,13 @@ def _fake_demo_corpus(root: Path) -> Path:
     for s in SOURCES:
         arrays = {}
         for split in ("train", "valid", "test"):
-            a = base.split(split).arrays
+            a = base.split(split).parts[0]
             lengths = {m: (v if only[s] in (None, m) else np.zeros_like(v)) for m, v in a.lengths.items()}
-            arrays[split] = dataclasses.replace(a, lengths=lengths, ids=[f"{s}:{split}:{i}" for i in a.ids])
-        write_features(root / s, arrays, base.feature_spec)
-    (root / "manifest.json").write_text(json.dumps({"feature_spec": base.feature_spec.to_dict(), "sources": list(SOURCES)}))
+            columns = {"source": np.full(len(a), s), "teacher_view": np.full(len(a), only[s] is None)}
+            arrays[split] = dataclasses.replace(a, lengths=lengths, ids=[f"{s}:{split}:{i}" for i in a.ids],
+                                                columns=columns)
+        write_folder(root / s, arrays, base.feature_spec)
+    write_manifest(root, SOURCES, base.feature_spec)
     return root
 
 
@@ -180,14 +182,14 @@ def test_demo_corpus_run_limits_distillation_to_teacher_views(tmp_path, monkeypa
     seen = []
     real_forward = Distiller.forward
 
-    def spy(self, full, dropped, has_teacher_view=None):
+    def spy(self, full, dropped, has_teacher_view=None):  # the view comes from the teacher_view column
         seen.append((list(full.ids), has_teacher_view.cpu().numpy().copy()))
         return real_forward(self, full, dropped, has_teacher_view)
 
     monkeypatch.setattr(Distiller, "forward", spy)
     out = train(TrainConfig(dataset="demo", data_dir=str(root), out=str(tmp_path / "run"), epochs=1, **TINY))
     m = json.loads((out / "metrics.json").read_text())
-    assert m["dataset"] == "demo" and m["data_stats"]["sizes"]["train"]["composite"] == 24
+    assert m["dataset"] == "demo" and m["data_stats"]["sources"]["train"]["composite"] == 24
     ids = [i for batch_ids, _ in seen for i in batch_ids]
     assert len(ids) >= 5 * 24 - 16 and {i.split(":")[0] for i in ids} == {"mosi", "mosei", "ravdess", "fer2013", "composite"}
     for batch_ids, view in seen:
@@ -196,16 +198,16 @@ def test_demo_corpus_run_limits_distillation_to_teacher_views(tmp_path, monkeypa
 
 
 def test_samples_per_epoch_draws_a_fixed_weighted_budget(mosi_dir):
-    from train.distill import Context, _loader
+    from train.loop import Context, make_loader
 
     ds = load_dataset("mosi", mosi_dir).train
-    cfg = TrainConfig(batch_size=4, samples_per_epoch=12, seed=3)
-    weights = np.zeros(len(ds))
-    weights[:5] = 1.0  # only the first five samples may be drawn
-    loader = _loader(ds, cfg, Context(torch.device("cpu")), train=True, epoch=1, weights=weights)
-    batches = list(loader)
-    assert [b.size for b in batches] == [4, 4, 4]
-    drawn = {i for b in batches for i in b.ids}
-    assert drawn <= {ds[i].id for i in range(5)}
-    again = [i for b in _loader(ds, cfg, Context(torch.device("cpu")), train=True, epoch=1, weights=weights) for i in b.ids]
-    assert again == [i for b in batches for i in b.ids]  # seeded by (seed, epoch): resumable
+    # two sources: the first five samples alone are one, so they are drawn as often as the other 91 together
+    ds.parts[0].columns["source"] = np.array(["few"] * 5 + ["many"] * (len(ds) - 5))
+    cfg = TrainConfig(batch_size=4, samples_per_epoch=48, seed=3)
+    batches = list(make_loader(ds, cfg, Context(torch.device("cpu")), train=True, epoch=1))
+    assert [b.size for b in batches] == [4] * 12
+    drawn = [i for b in batches for i in b.ids]
+    few = {ds[i].id for i in range(5)}
+    assert 12 <= sum(i in few for i in drawn) <= 36
+    again = [i for b in make_loader(ds, cfg, Context(torch.device("cpu")), train=True, epoch=1) for i in b.ids]
+    assert again == drawn  # seeded by (seed, epoch): resumable

@@ -3,7 +3,9 @@
     python -m train.evaluate --checkpoint runs/mosi/x --dataset mosi
     python -m train.evaluate --checkpoint runs/mosi/seeds --dataset mosi --seeds 1111 1112 1113
     python -m train.evaluate --dataset mosi --ablation full=runs/mosi/a no-dwam=runs/mosi/b no-csd=runs/mosi/c
-    python -m train.evaluate --dataset demo --checkpoint checkpoints/default   # train/evaluate_demo.py
+    python -m train.evaluate --dataset demo --checkpoint checkpoints/default --data-dir data/demo
+
+(The demo corpus's own report, teacher beside student per real source, is `python -m train.evaluate_demo`.)
 
 What is computed on the chosen split (default test), for the student of each run:
   * Tables 3-4 (MOSI/MOSEI) / Table 5 (IEMOCAP): the 7 test-time modality subsets of aumdf.rprm.SUBSETS
@@ -23,9 +25,8 @@ when plotly's static exporter (kaleido) is installed, drop_curve.png.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,9 +36,10 @@ from torch.utils.data import DataLoader
 
 from aumdf.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 from aumdf.rprm import SUBSETS, drop_frames, keep_only, subset_name
-from train.data import LAYOUTS, DatasetSplits, collate, load_dataset
-from train.distill import write_json
+from features.cli import arg, parse_config
+from train.data import DATASETS, LAYOUTS, DatasetSplits, collate, load_dataset
 from train.engine import predict, resolve_device, score
+from train.io import write_json
 
 CURVE_RATES: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
 # Table 5 prints the emotions in the paper's order
@@ -69,8 +71,9 @@ def find_students(path: Path | str, seeds: Sequence[int] = ()) -> list[Path]:
 
 def load_data_for(ckpt: LoadedCheckpoint, dataset: str, data_dir: str | None, layout: str) -> DatasetSplits:
     """Read the dataset the way the checkpoint saw it (same layout and maximum lengths)."""
-    if layout == "auto":
-        layout = ckpt.metadata.get("layout", "auto")
+    known = DATASETS[dataset].files if dataset in DATASETS else {}
+    if layout == "auto" and ckpt.metadata.get("layout") in known:  # a layout this dataset still has
+        layout = ckpt.metadata["layout"]
     splits = load_dataset(dataset, data_dir, layout)
     if splits.feature_spec.text.layout == "unaligned":
         splits = splits.truncated(ckpt.feature_spec.max_lens)
@@ -314,32 +317,31 @@ def evaluate_ablation(
     return res
 
 
+@dataclass
+class EvalConfig:
+    dataset: str = arg(help="the dataset the checkpoints were trained on", choices=tuple(DATASETS))
+    checkpoint: tuple[str, ...] = arg((), "checkpoint, run, or seed-runs folder(s)")
+    data_dir: str | None = arg(None, "default data/<dataset>/")
+    layout: str = arg("auto", "auto: the layout the checkpoint was trained on", choices=LAYOUTS)
+    seeds: tuple[int, ...] = arg((), "only these seed_<s> runs (default: all)")
+    split: str = arg("test", "the split scored", choices=("valid", "test"))
+    drop_rates: tuple[float, ...] = arg(CURVE_RATES, "frame drop rates of the curve")
+    eval_seed: int = arg(0, "seed of the frame-drop draws")
+    batch_size: int = arg(64, "samples per batch")
+    device: str = arg("auto", "auto | cpu | cuda | cuda:N")
+    threads: int = arg(0, "torch.set_num_threads; 0 keeps the default")
+    out: str | None = arg(None, "default <first run>/eval_<split>/")
+    ablation: tuple[str, ...] = arg((), "Tables 6-7: compare variants (e.g. full=runs/a no-dwam=runs/b)",
+                                    metavar="NAME=DIR")
+    ablation_rate: float = arg(0.2, "the drop rate of the ablation table")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--checkpoint", nargs="+", default=[], help="checkpoint, run, or seed-runs folder(s)")
-    ap.add_argument("--dataset", required=True, choices=("mosi", "mosei", "iemocap", "demo"),
-                    help="demo: the demo corpus report of train/evaluate_demo.py (teacher beside student)")
-    ap.add_argument("--data-dir", default=None, help="default data/<dataset>/")
-    ap.add_argument("--layout", default="auto", choices=LAYOUTS, help="auto: the layout the checkpoint was trained on")
-    ap.add_argument("--seeds", type=int, nargs="*", default=[], help="only these seed_<s> runs (default: all)")
-    ap.add_argument("--split", default="test", choices=("valid", "test"))
-    ap.add_argument("--drop-rates", type=float, nargs="+", default=list(CURVE_RATES))
-    ap.add_argument("--eval-seed", type=int, default=0, help="seed of the frame-drop draws")
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0 keeps the default")
-    ap.add_argument("--out", default=None, help="default <first run>/eval_<split>/ (demo: <checkpoint>/eval/)")
-    ap.add_argument("--ablation", nargs="+", default=[], metavar="NAME=DIR",
-                    help="Tables 6-7: compare variants (e.g. full=runs/a no-dwam=runs/b)")
-    ap.add_argument("--ablation-rate", type=float, default=0.2)
-    a = ap.parse_args(argv)
+    a = parse_config(EvalConfig, argv, prog="python -m train.evaluate", description=__doc__.split("\n\n")[0])
     if a.threads:
         torch.set_num_threads(a.threads)
     try:
-        if a.dataset == "demo":
-            _evaluate_demo(a)
-        elif a.ablation:
+        if a.ablation:
             pairs = [v.split("=", 1) for v in a.ablation]
             if any(len(p) != 2 for p in pairs):
                 raise SystemExit("--ablation takes NAME=DIR pairs, e.g. full=runs/mosi/a no-dwam=runs/mosi/b")
@@ -350,19 +352,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                      a.batch_size, a.device, a.out)
         else:
             raise SystemExit("give --checkpoint DIR (or --ablation NAME=DIR ...)")
-    except (ValueError, CheckpointError, FileNotFoundError) as e:  # DataError, CorpusError are ValueErrors
+    except (ValueError, CheckpointError, FileNotFoundError) as e:  # DataError is a ValueError
         raise SystemExit(f"error: {e}")
-
-
-def _evaluate_demo(a: argparse.Namespace) -> None:
-    from train.evaluate_demo import evaluate_demo
-
-    if len(a.checkpoint) != 1 or a.ablation:
-        raise SystemExit("--dataset demo takes one --checkpoint DIR (a folder with teacher/ and student/)")
-    res = evaluate_demo(a.checkpoint[0], a.data_dir or "data/demo", a.out, a.split, a.batch_size, a.device)
-    for c in res["sense"]["checks"]:
-        print(f"{'pass' if c['passed'] else 'FAIL'}  {c['check']}: {c['detail']}")
-    print(f"done in {res['seconds']['total']:.1f}s; wrote " + ", ".join(res["written"]))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Held-out report of a checkpoint trained on the demo corpus (docs/demo_corpus.md), teacher beside student.
 
-    python -m train.evaluate --dataset demo --checkpoint checkpoints/default [--data-dir data/demo] [--out DIR]
+    python -m train.evaluate_demo --checkpoint checkpoints/default [--data-dir data/demo] [--out DIR]
 
 Each real source is scored on its own test split with only the modality it really has (the others are
 switched off with `aumdf.rprm.keep_only`, exactly as the app does when a modality is absent):
@@ -11,12 +11,12 @@ switched off with `aumdf.rprm.keep_only`, exactly as the app does when a modalit
   ravdess   ravdess/test.npz (actors 21-24) audio              sentiment-class accuracy and macro-F1
   fer2013   fer2013/test.npz (PrivateTest)  vision             sentiment-class accuracy and macro-F1
 
-Sentiment classes are the model's own (`aumdf.losses.sentiment_classes`: negative <= -0.5 < neutral <
+Sentiment classes are the model's own (`aumdf.metrics.sentiment_class`: negative <= -0.5 < neutral <
 +0.5 <= positive) applied to the prediction and to the sample's valence score. Beside each score: a
 data-only baseline (the train-mean score for MOSI/MOSEI, the train-majority class for RAVDESS/FER2013).
 
-The 7-subset grid (Tables 3-5's layout) is computed on the test *composites*: a transcript, a RAVDESS
-clip and a FER face of one sentiment class joined by the corpus builder. They are the only samples with
+The 7-subset grid (Tables 3-5's layout) is computed on the test samples with a teacher view, the
+*composites*: a transcript, a RAVDESS clip and a FER face of one sentiment class joined by the corpus builder. They are the only samples with
 all three modalities; they were never recorded together, so the grid measures how the model combines
 independent cues, not real speakers' cross-modal behaviour.
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -43,13 +44,15 @@ from torch.utils.data import DataLoader
 from aumdf import metrics as M
 from aumdf.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 from aumdf.inputs import batch_from_features
-from aumdf.losses import NEUTRAL_BAND, sentiment_classes
+from aumdf.metrics import NEUTRAL_BAND, sentiment_class
 from aumdf.predict import resolve_checkpoints
 from aumdf.rprm import SUBSETS, keep_only, subset_name
-from train.data import collate
-from train.demo_corpus import CLASS_NAMES, DemoCorpus, load_demo_corpus
-from train.distill import write_json
+from features.cli import arg, parse_config
+from features.types import FeatureError
+from train.data import DatasetSplits, MultimodalDataset, collate, load_dataset
 from train.engine import predict, resolve_device
+from train.io import write_json
+from train.sources import CLASS_NAMES
 
 FORMAT = "aumdf-demo-eval/1"
 JSON_NAME, MD_NAME = "demo_eval.json", "demo_eval.md"
@@ -102,24 +105,18 @@ def load_pair(path: Path | str) -> dict[str, LoadedCheckpoint]:
     return out
 
 
-def _check_spec(models: dict[str, LoadedCheckpoint], corpus: DemoCorpus) -> None:
+def _check_spec(models: dict[str, LoadedCheckpoint], corpus: DatasetSplits) -> None:
     for role, ck in models.items():
         diff = ck.feature_spec.diff(corpus.feature_spec)
         if diff:
             raise CheckpointError(f"the {role} at {ck.path} was trained on other features than the corpus at "
-                                  f"{corpus.root}:\n  " + "\n  ".join(diff) + "\nRebuild the corpus with the "
-                                  "checkpoint's extractors (python -m train.demo_corpus) or evaluate a matching one.")
+                                  f"{corpus.source.parent}:\n  " + "\n  ".join(diff) + "\nRebuild the corpus with "
+                                  "the checkpoint's extractors (python -m train.demo_corpus) or evaluate a matching one.")
 
 
-def _emotions(corpus: DemoCorpus, source: str, split: str) -> np.ndarray:
-    """[n] emotion names of a split, in dataset order (the reader drops the extra arrays, so read them here)."""
-    z = np.load(corpus.root / source / f"{split}.npz", allow_pickle=False)
-    ids = [str(i) for i in z["ids"]]
-    kept = corpus.sources[source].split(split).arrays.ids
-    if ids != kept:  # the reader left unlabelled samples out: align by id
-        where = {i: k for k, i in enumerate(ids)}
-        return np.array([str(z["emotion"][where[i]]) for i in kept])
-    return np.array([str(e) for e in z["emotion"]])
+def of_source(ds: MultimodalDataset, source: str) -> MultimodalDataset:
+    """The samples of one source (a filter on the `source` column)."""
+    return ds.where(ds.column("source") == source)
 
 
 # ------------------------------------------------------------------ scoring
@@ -132,7 +129,7 @@ def _predict(model, ds, subset: Sequence[str], device: torch.device, batch_size:
 
 def classes_of(scores: np.ndarray) -> np.ndarray:
     """[n] scores -> [n] 0 negative / 1 neutral / 2 positive (the model's own bins)."""
-    return sentiment_classes(torch.as_tensor(np.asarray(scores, np.float32))).numpy()
+    return sentiment_class(scores)
 
 
 def class_report(pred_scores: np.ndarray, true_scores: np.ndarray) -> dict[str, float]:
@@ -164,19 +161,11 @@ def _mean_of(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def text_extractor(spec, vectors: str | None = None):
-    """The app's clip extractor for text-only input (only its text part is used here); its text spec must be
-    the checkpoint's, since sentences must reach the model exactly as they do in the app."""
+    """The app's clip extractor rebuilt from the checkpoint's spec (only its text part is used here): sentences
+    must reach the model exactly as they do in the app, so the text spec must match."""
     from features.pipeline import ClipExtractor
-    from features.text import TextExtractor
 
-    overflow = spec.text.settings.get("layout_overflow", "pool")
-    ex = ClipExtractor(text=TextExtractor(vectors), layout=spec.text.layout, max_lens=spec.max_lens,
-                       overflow=overflow if overflow in ("pool", "truncate") else "pool")
-    diff = spec.text.diff(ex.feature_spec().text)
-    if diff:
-        raise CheckpointError("the word vectors found here differ from the checkpoint's:\n  " + "\n  ".join(diff)
-                              + "\nPoint $AUMDF_WORD_VECTORS (or --vectors) at the vectors it was trained with.")
-    return ex
+    return ClipExtractor.from_spec(spec, vectors=vectors, check=("text",))
 
 
 @torch.inference_mode()
@@ -223,6 +212,44 @@ def _sense_checks(res: dict[str, Any], roles: Sequence[str]) -> list[dict[str, A
 # ------------------------------------------------------------------ the report
 
 
+def _source_entry(models: dict[str, LoadedCheckpoint], corpus: DatasetSplits, source: str, split: str,
+                  dev: torch.device, batch_size: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One natural source scored with only its own modality -> (entry, mean score per emotion or None)."""
+    subset = SOURCE_MODALITIES[source]
+    test, train_labels = of_source(corpus.split(split), source), of_source(corpus.train, source).labels
+    if len(test) == 0:
+        raise ValueError(f"the corpus at {corpus.source.parent} has no {split} samples of {source}; rebuild it")
+    entry: dict[str, Any] = {"modalities": list(subset), "n": len(test), "metrics": {}}
+    preds = {r: _predict(ck.model, test, subset, dev, batch_size)[0] for r, ck in models.items()}
+    labels = np.asarray(test.labels, np.float64)
+    if source in REGRESSION_SOURCES:
+        entry["metrics"] = {r: M.regression_metrics(p, labels) for r, p in preds.items()}
+        entry["baseline"] = {"predictor": "train mean",
+                             **M.regression_metrics(np.full(len(labels), float(np.mean(train_labels))), labels)}
+        return entry, None
+    entry["metrics"] = {r: class_report(p, labels) for r, p in preds.items()}
+    entry["baseline"] = majority_baseline(np.asarray(train_labels), labels)
+    entry["class_counts"] = {c: int(n) for c, n in zip(CLASS_NAMES, np.bincount(classes_of(labels), minlength=3))}
+    emotions = np.array([str(e) for e in test.column("emotion")])
+    return entry, {r: mean_by(p, emotions) for r, p in preds.items()}
+
+
+def _composite_grid(models: dict[str, LoadedCheckpoint], corpus: DatasetSplits, split: str, dev: torch.device,
+                    batch_size: int) -> dict[str, Any]:
+    """The 7 test-time subsets on the held-out samples that have all three modalities (the composites)."""
+    ds = corpus.split(split)
+    comp = ds.where(ds.teacher_view)
+    if len(comp) == 0:
+        raise ValueError(f"the corpus at {corpus.source.parent} has no {split} composites; rebuild it")
+    labels = np.asarray(comp.labels, np.float64)
+    grid: dict[str, Any] = {"n": len(comp), "subsets": {}, "average": {}}
+    for r, ck in models.items():
+        rows = {subset_name(s): M.regression_metrics(_predict(ck.model, comp, s, dev, batch_size)[0], labels)
+                for s in SUBSETS}
+        grid["subsets"][r], grid["average"][r] = rows, _mean_of(list(rows.values()))
+    return grid
+
+
 def evaluate_demo(
     checkpoint: Path | str,
     data_dir: Path | str = "data/demo",
@@ -241,7 +268,7 @@ def evaluate_demo(
     dev = resolve_device(device)
     models = load_pair(checkpoint)
     roles = list(models)
-    corpus = load_demo_corpus(data_dir)
+    corpus = load_dataset("demo", data_dir)
     _check_spec(models, corpus)
     res: dict[str, Any] = {
         "format": FORMAT, "checkpoint": str(checkpoint), "data_dir": str(data_dir), "split": split,
@@ -252,51 +279,21 @@ def evaluate_demo(
         "paper": {"text_only": PAPER_TEXT_ONLY, "note": PAPER_NOTE},
         "sources": {}, "sense": {}, "seconds": {},
     }
-    # ---- natural sources, each with its own modality only
-    for source, subset in SOURCE_MODALITIES.items():
+    for source in SOURCE_MODALITIES:  # natural sources, each with its own modality only
         t = time.perf_counter()
-        sp = corpus.sources[source]
-        test, train_labels = sp.split(split), sp.split("train").labels
-        entry: dict[str, Any] = {"modalities": list(subset), "n": len(test), "metrics": {}}
-        if len(test) == 0:
-            raise ValueError(f"{corpus.root / source}/{split}.npz has no samples; rebuild the corpus")
-        preds = {r: _predict(ck.model, test, subset, dev, batch_size)[0] for r, ck in models.items()}
-        labels = np.asarray(test.labels, np.float64)
-        if source in REGRESSION_SOURCES:
-            for r in roles:
-                entry["metrics"][r] = M.regression_metrics(preds[r], labels)
-            entry["baseline"] = {"predictor": "train mean",
-                                 **M.regression_metrics(np.full(len(labels), float(np.mean(train_labels))), labels)}
-        else:
-            for r in roles:
-                entry["metrics"][r] = class_report(preds[r], labels)
-            entry["baseline"] = majority_baseline(np.asarray(train_labels), labels)
-            entry["class_counts"] = {c: int(n) for c, n in zip(CLASS_NAMES, np.bincount(classes_of(labels), minlength=3))}
-            emotions = _emotions(corpus, source, split)
-            res["sense"][f"{source}_by_emotion"] = {r: mean_by(preds[r], emotions) for r in roles}
-        res["sources"][source] = entry
+        res["sources"][source], by_emotion = _source_entry(models, corpus, source, split, dev, batch_size)
+        if by_emotion is not None:
+            res["sense"][f"{source}_by_emotion"] = by_emotion
         res["seconds"][source] = round(time.perf_counter() - t, 2)
-    # ---- the 7-subset grid on held-out composites
     t = time.perf_counter()
-    comp = corpus.sources["composite"].split(split)
-    if len(comp) == 0:
-        raise ValueError(f"{corpus.root}/composite/{split}.npz has no composites; rebuild the corpus")
-    labels = np.asarray(comp.labels, np.float64)
-    grid: dict[str, Any] = {"n": len(comp), "subsets": {}, "average": {}}
-    for r, ck in models.items():
-        rows = {subset_name(s): M.regression_metrics(_predict(ck.model, comp, s, dev, batch_size)[0], labels)
-                for s in SUBSETS}
-        grid["subsets"][r], grid["average"][r] = rows, _mean_of(list(rows.values()))
-    res["composite_grid"] = grid
+    res["composite_grid"] = _composite_grid(models, corpus, split, dev, batch_size)
     res["seconds"]["composite_grid"] = round(time.perf_counter() - t, 2)
-    # ---- sentences through the app's text path
-    t = time.perf_counter()
+    t = time.perf_counter()  # sentences through the app's text path
     student_spec = models["student"].feature_spec
     ex = extractor if extractor is not None else text_extractor(student_spec, vectors)
-    if extractor is not None:
-        diff = student_spec.text.diff(ex.feature_spec().text)
-        if diff:
-            raise CheckpointError("the given extractor's text features differ from the checkpoint's:\n  " + "\n  ".join(diff))
+    diff = student_spec.text.diff(ex.feature_spec().text)
+    if diff:
+        raise CheckpointError("the extractor's text features differ from the checkpoint's:\n  " + "\n  ".join(diff))
     res["sense"]["sentences"] = score_sentences(models, ex, sentences, dev)
     res["sense"]["checks"] = _sense_checks(res, roles)
     res["seconds"]["sentences"] = round(time.perf_counter() - t, 2)
@@ -406,8 +403,40 @@ def load_result(path: Path | str) -> dict[str, Any]:
     p = Path(path)
     p = p / JSON_NAME if p.is_dir() else p
     if not p.is_file():
-        raise FileNotFoundError(f"{p} does not exist: run `python -m train.evaluate --dataset demo --checkpoint DIR` first")
+        raise FileNotFoundError(f"{p} does not exist: run `python -m train.evaluate_demo --checkpoint DIR` first")
     res = json.loads(p.read_text())
     if res.get("format") != FORMAT:
         raise ValueError(f"{p} is not a demo-corpus evaluation ({FORMAT}); got format {res.get('format')!r}")
     return res
+
+
+# ------------------------------------------------------------------ command line
+
+
+@dataclass
+class DemoEvalConfig:
+    checkpoint: str = arg(help="a folder with teacher/ and student/ (or one checkpoint folder)")
+    data_dir: str = arg("data/demo", "the built demo corpus (python -m train.demo_corpus)")
+    out: str | None = arg(None, "output folder (default <checkpoint>/eval/)")
+    split: str = arg("test", "the split scored", choices=("valid", "test"))
+    batch_size: int = arg(256, "samples per batch")
+    device: str = arg("cpu", "auto | cpu | cuda | cuda:N")
+    vectors: str | None = arg(None, "word vectors of the checkpoint (default $AUMDF_WORD_VECTORS, else GloVe 6B 50-d)")
+    threads: int = arg(0, "torch.set_num_threads; 0 keeps the default")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    a = parse_config(DemoEvalConfig, argv, prog="python -m train.evaluate_demo", description=__doc__.split("\n\n")[0])
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    try:
+        res = evaluate_demo(a.checkpoint, a.data_dir, a.out, a.split, a.batch_size, a.device, vectors=a.vectors)
+    except (ValueError, CheckpointError, FeatureError, FileNotFoundError) as e:  # DataError is a ValueError
+        raise SystemExit(f"error: {e}")
+    for c in res["sense"]["checks"]:
+        print(f"{'pass' if c['passed'] else 'FAIL'}  {c['check']}: {c['detail']}")
+    print(f"done in {res['seconds']['total']:.1f}s; wrote " + ", ".join(res["written"]))
+
+
+if __name__ == "__main__":
+    main()

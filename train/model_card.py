@@ -1,6 +1,6 @@
 """Write a checkpoint's MODEL_CARD.md from its demo-corpus evaluation and its own metadata.
 
-    python -m train.evaluate --dataset demo --checkpoint checkpoints/default        # -> checkpoints/default/eval/
+    python -m train.evaluate_demo --checkpoint checkpoints/default                  # -> checkpoints/default/eval/
     python -m train.model_card --checkpoint checkpoints/default --run runs/demo/default
 
 Reads <checkpoint>/eval/demo_eval.json (train/evaluate_demo.py), the teacher's and student's config.json
@@ -13,16 +13,19 @@ retraining.
 
 from __future__ import annotations
 
-import argparse
-import json
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Sequence
 
 from aumdf.checkpoint import CheckpointError, read_checkpoint_config
+from aumdf.metrics import sentiment_class
 from aumdf.predict import resolve_checkpoints
-from train.demo_corpus import ACTOR_SPLITS, VALENCE, sentiment_class
-from train.evaluate_demo import CLASS_NAMES, grid_table, load_result, sense_lines, source_tables
+from features.cli import arg, command_line, parse_config
+from features.feature_files import DataError, read_manifest
+from train.config import TrainConfig
+from train.evaluate_demo import grid_table, load_result, sense_lines, source_tables
+from train.io import read_json
+from train.sources import ACTOR_SPLITS, CLASS_NAMES, VALENCE
 
 CARD_NAME = "MODEL_CARD.md"
 # Per source: what it is, and its terms of use. RAVDESS's licence is the binding one for the weights.
@@ -41,34 +44,12 @@ DATA_SOURCES: tuple[tuple[str, str, str], ...] = (
 _NOT_IN_COMMAND = {"progress", "resume", "name", "device", "num_workers", "seeds"}
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def training_command(train_config: dict[str, Any]) -> str:
-    """The `python -m train.distill` line that reproduces a TrainConfig (flags that differ from the defaults)."""
-    from train.distill import TrainConfig
-
-    default = TrainConfig().to_dict()
-    parts = ["python -m train.distill"]
-    for f in fields(TrainConfig):
-        k = f.name
-        if k in _NOT_IN_COMMAND or k not in train_config:
-            continue
-        v, d = train_config[k], default.get(k)
-        if (list(v) if isinstance(v, (list, tuple)) else v) == (list(d) if isinstance(d, (list, tuple)) else d):
-            continue
-        flag = "--" + k.replace("_", "-")
-        if isinstance(v, bool):
-            parts.append(flag if v else f"--no-{k.replace('_', '-')}")
-        elif isinstance(v, (list, tuple)):
-            parts.append(f"{flag} " + " ".join(str(x) for x in v))
-        else:
-            parts.append(f"{flag} {v}")
-    return " ".join(parts)
+    """The `python -m train.distill` line that reproduces a saved TrainConfig (flags that differ from the
+    defaults; keys this version does not know are left out)."""
+    known = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig.from_dict({k: v for k, v in train_config.items() if k in known})
+    return command_line(cfg, "python -m train.distill", skip=_NOT_IN_COMMAND)
 
 
 def _fmt_seconds(s: float) -> str:
@@ -87,12 +68,24 @@ def _counts_table(manifest: dict[str, Any] | None) -> list[str]:
     return lines + [""]
 
 
+LIMITS: list[str] = ["## Limits", "",
+    "- Trained on acted speech (RAVDESS: two fixed, neutral sentences), posed or in-the-wild face photos "
+    "(FER2013: single 48 × 48 frames) and opinion transcripts: real clips where the three co-occur were "
+    "never seen. Cross-modal interplay of real speakers is not learnt.",
+    "- The MOSI/MOSEI numbers are not comparable with the paper's: 50-d instead of 300-d GloVe, transcripts "
+    "cut at 25 words, and the model was trained on the demo corpus, not on MOSI alone with its real audio "
+    "and video.",
+    "- RAVDESS's sentences carry no sentiment, so for speech the model can only use the voice; FER2013's "
+    "sentiment is a fixed mapping of 7 expression labels onto a valence score, not a rating of sentiment.",
+    "- English only; speakers, accents, lighting and cameras unlike the training data are not validated.",
+    "- A research demo of sentiment from expression, voice and words: not an assessment of a person, and not "
+    "for decisions about people. Non-commercial use only (RAVDESS's licence).", ""]
+
+
 def render_card(res: dict[str, Any], models: dict[str, tuple[Any, Any, dict]], metrics: dict[str, Any] | None,
                 train_config: dict[str, Any] | None, manifest: dict[str, Any] | None) -> str:
     """The card as Markdown. models: role -> (AUMDFConfig, FeatureSpec, metadata) from read_checkpoint_config."""
-    roles = list(res["models"])
-    student_cfg, spec, student_md = models["student"]
-    tc = train_config or student_md.get("train_config") or {}
+    tc = train_config or models["student"][2].get("train_config") or {}
     out = ["# AUMDF default checkpoint — model card", "",
            "Multimodal sentiment (a score from −3 strongly negative to +3 strongly positive) from words, voice and "
            "face, that keeps working when a modality is missing: a teacher trained on complete samples and a "
@@ -100,7 +93,17 @@ def render_card(res: dict[str, Any], models: dict[str, tuple[Any, Any, dict]], m
            "the teacher is shown beside it.", "",
            "**Licence of the weights: non-commercial use only** (CC BY-NC-SA 4.0, inherited from RAVDESS; "
            "MOSI, MOSEI and FER2013 are research-use data).", ""]
-    # ---- model
+    out += _model_section(res, models) + _data_section(res, manifest) + _training_section(tc, metrics)
+    out += _evaluation_section(res) + LIMITS
+    out.append(f"Generated by `python -m train.model_card` from `{Path(res['checkpoint']).name}/eval/demo_eval.json` "
+               f"(evaluation took {_fmt_seconds(res['seconds']['total'])}).")
+    return "\n".join(out) + "\n"
+
+
+def _model_section(res: dict[str, Any], models: dict[str, tuple[Any, Any, dict]]) -> list[str]:
+    roles = list(res["models"])
+    spec = models["student"][1]
+    out = []
     out += ["## Model", "", "| | " + " | ".join(roles) + " |", "|---|" + "---|" * len(roles)]
     out.append("| d_model / heads / MMT layers | " + " | ".join(
         f"{models[r][0].d_model} / {models[r][0].n_heads} / {models[r][0].n_layers}" for r in roles) + " |")
@@ -109,7 +112,11 @@ def render_card(res: dict[str, Any], models: dict[str, tuple[Any, Any, dict]], m
     out += ["", "Features (the app's own extractors; a checkpoint refuses any others): " + "; ".join(
         f"{m} {spec[m].extractor} {spec[m].dim}-d, at most {spec[m].max_len} frames" for m in ("text", "audio", "vision"))
         + ".", ""]
-    # ---- data
+    return out
+
+
+def _data_section(res: dict[str, Any], manifest: dict[str, Any] | None) -> list[str]:
+    out = []
     out += ["## Training data", "",
             "The demo corpus (docs/demo_corpus.md): every modality is real, but no public dataset has real text, audio "
             "and video of the same clip, so each source contributes the modality it really has.", "",
@@ -121,7 +128,7 @@ def render_card(res: dict[str, Any], models: dict[str, tuple[Any, Any, dict]], m
             "usage (PrivateTest held out). The face-expression network was trained on FER2013 Training only.", ""]
     out += ["### Emotion → sentiment score (RAVDESS and FER2013)", "",
             "| emotion | score | class |", "|---|---:|---|"]
-    out += [f"| {e} | {v:+.2f} | {CLASS_NAMES[sentiment_class(v)]} |" for e, v in VALENCE.items()]
+    out += [f"| {e} | {v:+.2f} | {CLASS_NAMES[c]} |" for (e, v), c in zip(VALENCE.items(), sentiment_class(list(VALENCE.values())))]
     out += ["", f"Classes are the model's own bins: negative ≤ −{res['neutral_band']}, neutral in between, "
             f"positive ≥ +{res['neutral_band']}. The order follows the valence axis of Russell's circumplex model of "
             "affect; see docs/demo_corpus.md for each choice.", ""]
@@ -133,7 +140,11 @@ def render_card(res: dict[str, Any], models: dict[str, tuple[Any, Any, dict]], m
             "combine words, voice and face (sarcasm, a smile that contradicts the words). The teacher learns from "
             "composites only; the student from composites and every single-modality sample, with the distillation "
             "terms applied to composites.", ""]
-    # ---- training
+    return out
+
+
+def _training_section(tc: dict[str, Any], metrics: dict[str, Any] | None) -> list[str]:
+    out = []
     out += ["## Training", "", "```", training_command(tc) if tc else "(no training configuration recorded)", "```", ""]
     if metrics and "wall_s" in metrics:
         epochs = ""
@@ -145,7 +156,11 @@ def render_card(res: dict[str, Any], models: dict[str, tuple[Any, Any, dict]], m
     else:
         out += ["Training time: not recorded (no metrics.json beside the checkpoint; pass --run with the training "
                 "run's folder).", ""]
-    # ---- evaluation
+    return out
+
+
+def _evaluation_section(res: dict[str, Any]) -> list[str]:
+    out = []
     out += ["## Evaluation on held-out real data (teacher beside student)", "",
             "Each source's test split, with only the modality that source really has (the others are switched off "
             "as in the app). MOSI/MOSEI: the field's regression metrics; RAVDESS/FER2013: accuracy of the "
@@ -157,22 +172,7 @@ def render_card(res: dict[str, Any], models: dict[str, tuple[Any, Any, dict]], m
             "independent cues, not as a benchmark.", ""]
     out += [ln.replace("#### ", "**") + "**" if ln.startswith("#### ") else ln for ln in grid_table(res)]
     out += ["### Sense checks", ""] + sense_lines(res)
-    # ---- limits
-    out += ["## Limits", "",
-            "- Trained on acted speech (RAVDESS: two fixed, neutral sentences), posed or in-the-wild face photos "
-            "(FER2013: single 48 × 48 frames) and opinion transcripts: real clips where the three co-occur were "
-            "never seen. Cross-modal interplay of real speakers is not learnt.",
-            "- The MOSI/MOSEI numbers are not comparable with the paper's: 50-d instead of 300-d GloVe, transcripts "
-            "cut at 25 words, and the model was trained on the demo corpus, not on MOSI alone with its real audio "
-            "and video.",
-            "- RAVDESS's sentences carry no sentiment, so for speech the model can only use the voice; FER2013's "
-            "sentiment is a fixed mapping of 7 expression labels onto a valence score, not a rating of sentiment.",
-            "- English only; speakers, accents, lighting and cameras unlike the training data are not validated.",
-            "- A research demo of sentiment from expression, voice and words: not an assessment of a person, and not "
-            "for decisions about people. Non-commercial use only (RAVDESS's licence).", ""]
-    out.append(f"Generated by `python -m train.model_card` from `{Path(res['checkpoint']).name}/eval/demo_eval.json` "
-               f"(evaluation took {_fmt_seconds(res['seconds']['total'])}).")
-    return "\n".join(out) + "\n"
+    return out
 
 
 def summary_markdown(res: dict[str, Any]) -> str:
@@ -217,8 +217,11 @@ def write_model_card(checkpoint: Path | str, eval_path: Path | str | None = None
     if missing:
         raise CheckpointError(f"the evaluation covers {sorted(res['models'])} but {checkpoint} has no {sorted(missing)}")
     run = Path(run) if run else checkpoint
-    metrics, train_config = _read_json(run / "metrics.json"), _read_json(run / "train_config.json")
-    manifest = _read_json(Path(data_dir or res.get("data_dir", "data/demo")) / "manifest.json")
+    metrics, train_config = read_json(run / "metrics.json"), read_json(run / "train_config.json")
+    try:
+        manifest = read_manifest(Path(data_dir or res.get("data_dir", "data/demo")))
+    except DataError:  # the card then says where the counts are
+        manifest = None
     card = render_card(res, models, metrics, train_config, manifest)
     target = Path(out) if out else checkpoint / CARD_NAME
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -226,16 +229,19 @@ def write_model_card(checkpoint: Path | str, eval_path: Path | str | None = None
     return target
 
 
+@dataclass
+class CardConfig:
+    checkpoint: str = arg(help="folder with teacher/ and student/ (e.g. checkpoints/default)")
+    eval: str | None = arg(None, "demo_eval.json or its folder (default <checkpoint>/eval/)")
+    run: str | None = arg(None, "the training run's folder with metrics.json and train_config.json (default: the "
+                                "checkpoint)")
+    data_dir: str | None = arg(None, "the demo corpus, for its manifest (default: the evaluation's)")
+    out: str | None = arg(None, "default <checkpoint>/MODEL_CARD.md")
+    summary: bool = arg(False, "also print a short table for the README")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m train.model_card", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", required=True, help="folder with teacher/ and student/ (e.g. checkpoints/default)")
-    ap.add_argument("--eval", default=None, help="demo_eval.json or its folder (default <checkpoint>/eval/)")
-    ap.add_argument("--run", default=None,
-                    help="the training run's folder with metrics.json and train_config.json (default: the checkpoint)")
-    ap.add_argument("--data-dir", default=None, help="the demo corpus, for its manifest (default: the evaluation's)")
-    ap.add_argument("--out", default=None, help="default <checkpoint>/MODEL_CARD.md")
-    ap.add_argument("--summary", action="store_true", help="also print a short table for the README")
-    a = ap.parse_args(argv)
+    a = parse_config(CardConfig, argv, prog="python -m train.model_card", description=__doc__.split("\n\n")[0])
     try:
         if a.summary:
             print(summary_markdown(load_result(a.eval or Path(a.checkpoint) / "eval")))
