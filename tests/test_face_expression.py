@@ -21,7 +21,7 @@ from train.face_expression import (
     DataError,
     FERSplits,
     Split,
-    TrainConfig,
+    FaceTrainConfig,
     accuracy,
     augment,
     fit,
@@ -160,7 +160,7 @@ def test_corrupt_checkpoint_is_a_feature_error(tmp_path):
 def test_save_then_load_gives_identical_outputs(tmp_path):
     torch.manual_seed(0)
     model = FaceExpressionNet(**TINY, mean=0.4, std=0.2).eval()
-    save(model, tmp_path, TrainConfig(), {"private_test_acc": 0.5}, {"file": "synthetic"})
+    save(model, tmp_path, FaceTrainConfig(), {"private_test_acc": 0.5}, {"file": "synthetic"})
     meta = json.loads((tmp_path / "config.json").read_text())
     assert meta["classes"] == list(CLASSES) and "research" in meta["licence"]
     for path in (tmp_path, tmp_path / "model.safetensors"):
@@ -180,7 +180,7 @@ def test_accuracy_known_answers():
 
 
 def test_augment_without_geometry_is_identity_or_mirror():
-    cfg = TrainConfig(max_rotate_deg=0, max_scale=0, max_shift=0)
+    cfg = FaceTrainConfig(max_rotate_deg=0, max_scale=0, max_shift=0)
     x = torch.rand(32, 1, 48, 48)
     y = augment(x, cfg, torch.Generator().manual_seed(0))
     same = [torch.allclose(y[i], x[i], atol=1e-5) for i in range(32)]
@@ -190,15 +190,15 @@ def test_augment_without_geometry_is_identity_or_mirror():
 
 def test_augment_is_deterministic_for_a_seed():
     x = torch.rand(8, 1, 48, 48)
-    a = augment(x, TrainConfig(), torch.Generator().manual_seed(3))
-    b = augment(x, TrainConfig(), torch.Generator().manual_seed(3))
+    a = augment(x, FaceTrainConfig(), torch.Generator().manual_seed(3))
+    b = augment(x, FaceTrainConfig(), torch.Generator().manual_seed(3))
     torch.testing.assert_close(a, b)
     assert 0.0 <= float(a.min()) and float(a.max()) <= 1.0
 
 
 def test_tiny_training_learns_synthetic_patterns_above_chance():
     splits = FERSplits(synthetic_faces(384, seed=1), synthetic_faces(96, seed=2), synthetic_faces(96, seed=3))
-    cfg = TrainConfig(epochs=4, batch_size=32, lr=0.05, threads=1, **TINY)
+    cfg = FaceTrainConfig(epochs=4, batch_size=32, lr=0.05, threads=1, **TINY)
     model, metrics = fit(splits, cfg, progress=False)
     assert metrics["private_test_acc"] > 0.7, metrics  # chance is 1/3
     assert metrics["best_epoch"] >= 1 and len(metrics["history"]) == 4
@@ -208,7 +208,7 @@ def test_tiny_training_learns_synthetic_patterns_above_chance():
 
 def test_training_is_deterministic_for_a_seed():
     splits = FERSplits(synthetic_faces(64, seed=1), synthetic_faces(32, seed=2), synthetic_faces(32, seed=3))
-    cfg = TrainConfig(epochs=1, batch_size=16, threads=1, seed=7, **TINY)
+    cfg = FaceTrainConfig(epochs=1, batch_size=16, threads=1, seed=7, **TINY)
     a, _ = fit(splits, cfg, progress=False)
     b, _ = fit(splits, cfg, progress=False)
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):

@@ -15,15 +15,13 @@ PublicTest epoch so far (config.json then records that the schedule was cut shor
 
 from __future__ import annotations
 
-import argparse
 import copy
 import hashlib
 import json
 import math
-import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +34,14 @@ from features.face_expression import (
     CONFIG_NAME,
     DEFAULT_DIR,
     WEIGHTS_NAME,
-    FaceExpressionConfig,
     FaceExpressionNet,
     load_face_expression,
 )
+from features.cli import arg, parse_config
+from features.feature_files import DataError
 from features.types import FeatureError
+from train.sources import default_data_dir, read_fer2013
 
-ROOT = Path(__file__).resolve().parents[1]
 LICENCE_NOTE = (
     "Trained on FER2013 (ICML 2013 Challenges in Representation Learning, Goodfellow et al.); "
     "the data are for research use only, and so are these weights."
@@ -51,9 +50,7 @@ LICENCE_NOTE = (
 
 def default_data_path() -> Path:
     """$AUMDF_SHARED/data/fer2013.npz, else ../shared/data/fer2013.npz beside the project."""
-    shared = os.environ.get("AUMDF_SHARED")
-    base = Path(shared) if shared else ROOT.parent / "shared"
-    return base / "data" / "fer2013.npz"
+    return default_data_dir() / "fer2013.npz"
 
 
 @dataclass
@@ -75,58 +72,59 @@ class FERSplits:
     source: dict = field(default_factory=dict)
 
 
-class DataError(Exception):
-    """The data file is missing or not shaped like FER2013."""
-
-
 def load_fer2013(path: str | Path) -> FERSplits:
-    """Read fer2013.npz (images, labels, usage) into the three official splits."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            f"FER2013 not found at {path}. Pass --data /path/to/fer2013.npz or set AUMDF_SHARED to the folder "
-            f"holding data/fer2013.npz."
-        )
-    try:
-        with np.load(path, allow_pickle=False) as d:
-            images, labels, usage = d["images"], d["labels"], d["usage"]
-    except (OSError, ValueError, KeyError) as e:
-        raise DataError(f"{path} is not a readable FER2013 npz with images/labels/usage arrays: {e}") from e
-    if images.ndim != 3 or images.shape[1:] != (48, 48) or len(images) != len(labels) != len(usage):
-        raise DataError(f"{path}: expected images [n, 48, 48] with n labels and n usage strings, got {images.shape}")
-    if labels.min() < 0 or labels.max() >= len(CLASSES):
-        raise DataError(f"{path}: labels must lie in [0, {len(CLASSES)}), got [{labels.min()}, {labels.max()}]")
+    """fer2013.npz (train.sources.read_fer2013) as its three official splits, with the file's digest."""
+    fer = read_fer2013(path)
 
     def take(name: str) -> Split:
-        idx = np.flatnonzero(usage == name)
+        idx = np.flatnonzero(fer.usage == name)
         if len(idx) == 0:
-            raise DataError(f"{path}: no rows with usage == {name!r}")
-        return Split(np.ascontiguousarray(images[idx], np.uint8), labels[idx].astype(np.int64))
+            raise DataError(f"{fer.path}: no rows with usage == {name!r}")
+        return Split(np.ascontiguousarray(fer.images[idx], np.uint8), fer.labels[idx].astype(np.int64))
 
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    source = {"file": path.name, "sha256": digest, "rows": int(len(labels))}
+    digest = hashlib.sha256(fer.path.read_bytes()).hexdigest()
+    source = {"file": fer.path.name, "sha256": digest, "rows": int(len(fer.labels))}
     return FERSplits(take("Training"), take("PublicTest"), take("PrivateTest"), source)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 0.1  # peak of the one-cycle schedule (SGD, Nesterov momentum)
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    max_rotate_deg: float = 10.0
-    max_scale: float = 0.1  # zoom in/out by up to 10 %
-    max_shift: float = 4.0 / 48  # up to 4 pixels, like random 44-px crops of a 48-px face
-    seed: int = 0
-    threads: int = 1  # on a shared CPU one thread per job beats two that wait for each other
-    max_minutes: float | None = None
-    widths: tuple[int, ...] = (16, 32, 64, 128)
-    convs_per_stage: int = 2
-    dropout: float = 0.3
+class FaceTrainConfig:
+    """The recipe of one training run (recorded under "train" in the weights' config.json)."""
+
+    epochs: int = arg(10, "epochs of the one-cycle schedule")
+    batch_size: int = arg(128, "images per optimiser step")
+    lr: float = arg(0.1, "peak learning rate of the one-cycle schedule (SGD, Nesterov momentum)")
+    weight_decay: float = arg(5e-4, "SGD weight decay")
+    label_smoothing: float = arg(0.1, "label smoothing of the cross-entropy")
+    max_rotate_deg: float = arg(10.0, "augmentation: largest rotation in degrees")
+    max_scale: float = arg(0.1, "augmentation: zoom in/out by up to this fraction")
+    max_shift: float = arg(4.0 / 48, "augmentation: largest shift as a fraction of the side (4 px of 48)")
+    seed: int = arg(0, "seed of initialisation, order and augmentation")
+    threads: int = arg(1, "torch CPU threads (on a shared CPU one thread per job beats two that wait)")
+    max_minutes: float | None = arg(None, "stop after the epoch that passes this budget")
+    widths: tuple[int, ...] = arg((16, 32, 64, 128), "channels of each stage")
+    convs_per_stage: int = arg(2, "convolutions per stage")
+    dropout: float = arg(0.3, "dropout before the classifier")
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2 or self.threads < 1:
+            raise ValueError("--epochs and --threads must be >= 1 and --batch-size >= 2")
 
 
-def augment(x: torch.Tensor, cfg: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+@dataclass(frozen=True)
+class FaceTrainCommand(FaceTrainConfig):
+    """The command line: the recipe plus where the data come from and go to."""
+
+    data: Path | None = arg(None, "fer2013.npz (default: $AUMDF_SHARED/data/fer2013.npz)")
+    out: Path = arg(DEFAULT_DIR, "where to write model.safetensors + config.json")
+    init: Path | None = arg(None, "continue from this checkpoint directory with a new one-cycle (a warm restart)")
+    limit: int | None = arg(None, "use only the first N Training images (smoke runs)")
+
+    def recipe(self) -> FaceTrainConfig:
+        return FaceTrainConfig(**{f.name: getattr(self, f.name) for f in fields(FaceTrainConfig)})
+
+
+def augment(x: torch.Tensor, cfg: FaceTrainConfig, generator: torch.Generator) -> torch.Tensor:
     """Random flip, rotation, zoom and shift of a batch in one resampling.
 
     x: [n, 1, h, w] in [0, 1] -> [n, 1, h, w]; borders are repeated, not zero-filled, so no black
@@ -172,8 +170,58 @@ def per_class_accuracy(pred: torch.Tensor, labels: torch.Tensor, n_classes: int)
     return [accuracy(pred[labels == k], labels[labels == k]) for k in range(n_classes)]
 
 
+def _model_and_schedule(splits: FERSplits, cfg: FaceTrainConfig, init: FaceExpressionNet | None):
+    """A fresh network (input statistics of the Training images) or a copy of `init`, with SGD and its one-cycle."""
+    train_x = splits.train.images
+    if init is None:
+        model = FaceExpressionNet(widths=cfg.widths, convs_per_stage=cfg.convs_per_stage, dropout=cfg.dropout,
+                                  mean=float(train_x.mean() / 255.0), std=float(train_x.std() / 255.0))
+    else:
+        model = copy.deepcopy(init)
+    # channels-last runs the small convolutions ~1.5x faster on CPU (oneDNN), with the same results
+    model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    total_steps = cfg.epochs * math.ceil(len(splits.train) / cfg.batch_size)
+    if total_steps < 3:
+        raise ValueError(
+            f"{total_steps} optimiser steps are too few for the one-cycle schedule: "
+            f"use more epochs, more data or a smaller batch size"
+        )
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        # at least two warm-up steps, else the schedule's first phase has zero length on tiny runs
+        opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=max(0.25, 2 / total_steps)
+    )
+    return model, opt, sched
+
+
+def _train_epoch(model: FaceExpressionNet, split: Split, opt, sched, cfg: FaceTrainConfig, order: torch.Tensor,
+                 gen: torch.Generator, desc: str, progress: bool) -> tuple[float, float]:
+    """One pass over `split` in `order` with augmentation -> (mean loss, accuracy) on the augmented images."""
+    model.train()
+    y_all = torch.from_numpy(split.labels)
+    bar = tqdm(range(math.ceil(len(split) / cfg.batch_size)), desc=desc, disable=not progress, leave=True)
+    loss_sum, correct, seen = 0.0, 0, 0
+    for step in bar:
+        idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+        if len(idx) < 2:  # BatchNorm needs two samples
+            continue
+        x = augment(to_input(split.images[idx.numpy()]), cfg, gen)
+        y = y_all[idx]
+        logits = model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        loss_sum += loss.item() * len(y)
+        correct += int((logits.argmax(-1) == y).sum())
+        seen += len(y)
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{sched.get_last_lr()[0]:.3g}")
+    return loss_sum / max(seen, 1), correct / max(seen, 1)
+
+
 def fit(
-    splits: FERSplits, cfg: TrainConfig, progress: bool = True, init: FaceExpressionNet | None = None
+    splits: FERSplits, cfg: FaceTrainConfig, progress: bool = True, init: FaceExpressionNet | None = None
 ) -> tuple[FaceExpressionNet, dict]:
     """Train on splits.train, keep the epoch with the best splits.val accuracy, score splits.test once.
 
@@ -186,33 +234,8 @@ def fit(
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-
-    train_x = splits.train.images
-    mean = float(train_x.mean() / 255.0)
-    std = float(train_x.std() / 255.0)
-    if init is None:
-        model = FaceExpressionNet(
-            widths=cfg.widths, convs_per_stage=cfg.convs_per_stage, dropout=cfg.dropout, mean=mean, std=std
-        )
-    else:
-        model = copy.deepcopy(init)
-    # channels-last runs the small convolutions ~1.5x faster on CPU (oneDNN), with the same results
-    model = model.to(memory_format=torch.channels_last)
-    steps_per_epoch = math.ceil(len(splits.train) / cfg.batch_size)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
-    total_steps = cfg.epochs * steps_per_epoch
-    if total_steps < 3:
-        raise ValueError(
-            f"{total_steps} optimiser steps are too few for the one-cycle schedule: "
-            f"use more epochs, more data or a smaller batch size"
-        )
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        # at least two warm-up steps, else the schedule's first phase has zero length on tiny runs
-        opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=max(0.25, 2 / total_steps)
-    )
-    y_all = torch.from_numpy(splits.train.labels)
+    model, opt, sched = _model_and_schedule(splits, cfg, init)
     val_labels = torch.from_numpy(splits.val.labels)
-
     start = time.time()
     best_acc, best_state, best_epoch = -1.0, None, -1
     if init is not None:
@@ -223,37 +246,13 @@ def fit(
     history: list[dict] = []
     stopped_early = False
     for epoch in range(cfg.epochs):
-        model.train()
         order = torch.from_numpy(rng.permutation(len(splits.train)))
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=True)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for step in bar:
-            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            if len(idx) < 2:  # BatchNorm needs two samples
-                continue
-            x = augment(to_input(train_x[idx.numpy()]), cfg, gen)
-            y = y_all[idx]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += loss.item() * len(y)
-            correct += int((logits.argmax(-1) == y).sum())
-            seen += len(y)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{sched.get_last_lr()[0]:.3g}")
+        loss, acc = _train_epoch(model, splits.train, opt, sched, cfg, order, gen, f"epoch {epoch + 1}/{cfg.epochs}",
+                                 progress)
         val_acc = accuracy(predict(model, splits.val, flip=True), val_labels)
         minutes = (time.time() - start) / 60
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": loss_sum / max(seen, 1),
-                "train_acc": correct / max(seen, 1),
-                "public_acc": val_acc,
-                "minutes": minutes,
-            }
-        )
+        history.append({"epoch": epoch + 1, "train_loss": loss, "train_acc": acc, "public_acc": val_acc,
+                        "minutes": minutes})
         if progress:
             tqdm.write(f"epoch {epoch + 1}: PublicTest accuracy {val_acc:.4f} ({minutes:.1f} min)")
         if val_acc > best_acc:
@@ -262,13 +261,12 @@ def fit(
             stopped_early = True
             tqdm.write(f"stopping after epoch {epoch + 1}: the {cfg.max_minutes} min budget is spent")
             break
-
     assert best_state is not None
     model.load_state_dict(best_state)
     model.eval()
     test_labels = torch.from_numpy(splits.test.labels)
     test_pred = predict(model, splits.test, flip=True)
-    metrics = {
+    return model, {
         "best_epoch": best_epoch,
         "epochs_run": len(history),
         "epochs_planned": cfg.epochs,
@@ -280,10 +278,9 @@ def fit(
         "train_minutes": (time.time() - start) / 60,
         "history": history,
     }
-    return model, metrics
 
 
-def save(model: FaceExpressionNet, out: str | Path, cfg: TrainConfig, metrics: dict, source: dict) -> Path:
+def save(model: FaceExpressionNet, out: str | Path, cfg: FaceTrainConfig, metrics: dict, source: dict) -> Path:
     """Write model.safetensors + config.json (the file load_face_expression reads) to `out`."""
     from safetensors.torch import save_file
 
@@ -310,43 +307,12 @@ def save(model: FaceExpressionNet, out: str | Path, cfg: TrainConfig, metrics: d
     return out
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m train.face_expression", description=__doc__.split("\n\n")[0])
-    d = TrainConfig()
-    p.add_argument("--data", type=Path, default=None, help="fer2013.npz (default: $AUMDF_SHARED/data/fer2013.npz)")
-    p.add_argument("--out", type=Path, default=DEFAULT_DIR, help="where to write model.safetensors + config.json")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate of the one-cycle schedule")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch that passes this budget")
-    p.add_argument("--widths", type=int, nargs="+", default=list(d.widths), help="channels of each stage")
-    p.add_argument("--convs-per-stage", type=int, default=d.convs_per_stage)
-    p.add_argument("--init", type=Path, default=None,
-                   help="continue from this checkpoint directory with a new one-cycle (a warm restart)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N Training images (smoke runs)")
-    return p.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 2 or args.threads < 1:
-        print("error: --epochs and --threads must be >= 1 and --batch-size >= 2", file=sys.stderr)
-        return 2
-    cfg = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        threads=args.threads,
-        max_minutes=args.max_minutes,
-        widths=tuple(args.widths),
-        convs_per_stage=args.convs_per_stage,
-    )
-    data = args.data or default_data_path()
+    args = parse_config(FaceTrainCommand, argv, prog="python -m train.face_expression",
+                        description=__doc__.split("\n\n")[0])
+    cfg = args.recipe()
     try:
-        splits = load_fer2013(data)
+        splits = load_fer2013(args.data or default_data_path())
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
