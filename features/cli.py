@@ -120,6 +120,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, defaults: Any = No
         kw: dict[str, Any] = {"help": meta.get("help") or f.name.replace("_", " ")}
         if default is not dataclasses.MISSING:
             kw["default"] = list(default) if kind.sequence and default is not None else default
+        else:  # required: no "(default: None)" in --help
+            kw["default"] = argparse.SUPPRESS
         if kind.convert is None:
             target.add_argument(flag_name(f), action=argparse.BooleanOptionalAction, **kw)
             continue

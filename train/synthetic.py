@@ -17,16 +17,17 @@ per sample. Like the public MOSEI/MOSI files, the audio holds a few -inf values 
 
 from __future__ import annotations
 
-import argparse
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-MODALITIES = ("text", "audio", "vision")
-SPLITS = ("train", "valid", "test")
-IEMOCAP_MULT_ORDER = ("neutral", "happy", "sad", "angry")  # order of the [N, 4, 2] label axis in MulT files
+from features.cli import arg, parse_config
+from features.feature_files import SPLITS
+from features.spec import MODALITIES
+from train.data import IEMOCAP_CLASSES as IEMOCAP_MULT_ORDER  # order of the [N, 4, 2] label axis in MulT files
 
 
 @dataclass
@@ -204,18 +205,22 @@ def write_all(out_dir: Path | str, task: str = "regression", n=(96, 32, 32), see
     return written
 
 
+@dataclass
+class SyntheticConfig:
+    out: Path = arg(help="output folder")
+    task: Literal["regression", "classification"] = arg("regression", "regression (MOSI-like) or classification "
+                                                                      "(IEMOCAP-like)")
+    n_train: int = arg(96, "training samples")
+    n_valid: int = arg(32, "validation samples")
+    n_test: int = arg(32, "test samples")
+    dims: tuple[int, int, int] = arg((12, 8, 6), "feature widths of text, audio, vision", metavar=("D_L", "D_A", "D_V"))
+    seed: int = arg(0, "seed of the data")
+
+
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--task", choices=("regression", "classification"), default="regression")
-    ap.add_argument("--n-train", type=int, default=96)
-    ap.add_argument("--n-valid", type=int, default=32)
-    ap.add_argument("--n-test", type=int, default=32)
-    ap.add_argument("--dims", type=int, nargs=3, default=(12, 8, 6), metavar=("D_L", "D_A", "D_V"))
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args(argv)
-    paths = write_all(a.out, a.task, (a.n_train, a.n_valid, a.n_test), a.seed, dims=tuple(a.dims))
-    for name, p in paths.items():
+    a = parse_config(SyntheticConfig, argv, prog="python -m train.synthetic", description=__doc__.split("\n\n")[0])
+    paths = write_all(a.out, a.task, (a.n_train, a.n_valid, a.n_test), a.seed, dims=a.dims)
+    for p in paths.values():
         print(f"wrote {p}")
 
 
