@@ -2,10 +2,12 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--checkpoint checkpoints/default] [--share]
 
-UI only: inference lives in aumdf.predict.Predictor. A clip is extracted once (`analyse`); the
-features stay in the session's gr.State, so every later change of a control re-runs only the model
-(`predict`). Nothing is loaded at import; `build_demo(predictor)` makes the page, `main` serves it.
-Named API endpoints (gradio_client): /analyse, /predict, /retranscribe — see docs/app.md.
+UI only: inference lives in aumdf.predict.Predictor, figures in app_figures, the browser's files
+(previews, face crops) in app_media. A clip is extracted once (`analyse`); the features stay in the
+session's gr.State, so every later change of a control re-runs only the model (`predict`), with
+the Shapley contribution of each modality from the same forward pass. Nothing is loaded at import;
+`build_demo(predictor)` lays out the page, the handlers are the module's functions, `main` serves it.
+Named API endpoints (gradio_client): /analyse, /predict, /retranscribe, /preview — see docs/app.md.
 """
 
 from __future__ import annotations
@@ -23,15 +25,19 @@ import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from collections import OrderedDict  # noqa: E402
+from dataclasses import dataclass, field, replace  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Any, Callable  # noqa: E402
 
 import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
-import plotly.graph_objects as go  # noqa: E402
 
+import app_figures as fig  # noqa: E402
+import app_media  # noqa: E402
 from aumdf.checkpoint import CheckpointError  # noqa: E402
-from aumdf.predict import DEFAULT_CHECKPOINT, MAX_SECONDS, Prediction, Predictor  # noqa: E402
+from aumdf.predict import (  # noqa: E402
+    DEFAULT_CHECKPOINT, MAX_SECONDS, Prediction, Predictor, SubsetRun, resolve_checkpoints,
+)
 from aumdf.types import MODALITIES  # noqa: E402
 from features.types import ClipFeatures, FeatureError  # noqa: E402
 
@@ -44,175 +50,80 @@ except ImportError:
         return fn
 
 log = logging.getLogger("aumdf.app")
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = ROOT / "examples"
 MAX_FILE_SIZE = "200mb"  # uploads beyond this are refused by the server before they reach our code
 CONCURRENCY = 2  # model runs at once (toggles); further requests wait in the queue
 EXTRACT_CONCURRENCY = 1  # clips extracted at once: the extractors hold one shared recogniser, and 2 cores gain nothing
 QUEUE_SIZE = 64
-MAX_FACES = 12  # face crops shown
-CACHE_SIZE = 32  # model runs remembered (all sessions): flipping a switch back costs nothing
+CACHE_SIZE = 24  # model runs remembered (all sessions; ~5 MB each with their attention maps)
 # A session's extracted clip is forgotten after an hour without a new analysis, and gradio's cached files
 # (face crops, uploads) after two: gradio otherwise keeps every session's state until 10,000 sessions, and
 # API clients never say they have left, so memory grew by ~35 MB per round of 8 users under load.
 STATE_TTL_S = 3600
 FILE_CACHE_S = (3600, 7200)  # (how often to look, age to delete)
-NAMES = {"text": "text", "audio": "audio", "vision": "visual"}
-COLORS = {"text": "#4c72b0", "audio": "#dd8452", "vision": "#55a868"}
 USER_ERRORS = (FeatureError, CheckpointError, FileNotFoundError, ValueError)
+BRIEF = ("score", "label", "bin7", "bin7_label", "probabilities")  # the other model's fields in a result
 
 
-# ------------------------------------------------------------------- figures
-def _figure(data: list[dict], layout: dict) -> go.Figure:
-    """A plotly Figure from plain dicts, skipping plotly's per-property validation.
+@dataclass(frozen=True)
+class Controls:
+    """Everything on the page that changes a model run (but not the clip)."""
 
-    Validation costs ~15 ms a figure on a 2-core CPU — most of the 100 ms a toggle may take; these
-    figures are built from fixed, known-good keys, so it buys nothing here.
+    text: bool = True
+    audio: bool = True
+    visual: bool = True
+    drop_rate: float = 0.0
+    seed: int = 0
+    model: str = "student"
+    query: str = "text"  # attention view: query modality, head ("mean" or "1"...), layer ("1"...)
+    head: str = "mean"
+    layer: str = "1"
+
+    def __post_init__(self) -> None:  # gradio_client may send None or strings; normalise once here
+        object.__setattr__(self, "drop_rate", float(self.drop_rate or 0.0))
+        object.__setattr__(self, "seed", int(self.seed or 0))
+        object.__setattr__(self, "query", self.query if self.query in MODALITIES else "text")
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(m for m, on in zip(MODALITIES, (self.text, self.audio, self.visual)) if on)
+
+
+@dataclass(frozen=True)
+class AnalysedClip:
+    """A session's extracted clip (kept in gr.State): features, the key of its cached runs, its waveform."""
+
+    features: ClipFeatures
+    key: str
+    name: str
+    envelope: dict | None = None
+
+
+class RunCache:
+    """The last `size` model runs of all sessions, keyed by (clip key, model, drop rate, seed).
+
+    A run covers the 8 modality subsets (Predictor.run_subsets), so flipping the modality switches
+    never runs the model again; only a new drop rate, seed or model does.
     """
-    return go.Figure({"data": data, "layout": layout}, _validate=False)
+
+    def __init__(self, size: int = CACHE_SIZE):
+        self.size, self._runs, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: tuple, run: Callable[[], SubsetRun]) -> SubsetRun:
+        with self._lock:
+            if key in self._runs:
+                self._runs.move_to_end(key)
+                return self._runs[key]
+        value = run()  # outside the lock: two sessions' runs may overlap
+        with self._lock:
+            self._runs[key] = value
+            while len(self._runs) > self.size:
+                self._runs.popitem(last=False)
+        return value
 
 
-def gates_figure(pred: Prediction) -> go.Figure:
-    """Grouped bars: for each modality m, the mean DWAM gate g_mn towards each partner n."""
-    data = []
-    for n in MODALITIES:
-        ms = [m for m in MODALITIES if m != n]
-        data.append(dict(type="bar", x=[NAMES[m] for m in ms], y=[pred.gates.get(f"{m}>{n}", 0.0) for m in ms],
-                         name=f"with {NAMES[n]}", marker=dict(color=COLORS[n])))
-    layout = dict(
-        barmode="group", title=dict(text=f"DWAM gates ({pred.which})"), height=320,
-        xaxis=dict(title=dict(text="modality m"), categoryorder="array", categoryarray=[NAMES[m] for m in MODALITIES]),
-        yaxis=dict(title=dict(text="mean gate g_mn")), margin=dict(l=50, r=20, t=50, b=40),
-        legend=dict(title=dict(text="partner n")), annotations=[],
-    )
-    if not pred.gates:
-        layout["annotations"].append(dict(text="this checkpoint has no DWAM (ablation)", showarrow=False, x=0.5, y=0.5,
-                                          xref="paper", yref="paper"))
-    return _figure(data, layout)
-
-
-def attention_figure(pred: Prediction, query: str, head: str, layer: int = -1) -> go.Figure:
-    """Two heatmaps: query modality frames (rows) against each key modality's frames (columns), on time axes."""
-    a = pred.attention[query][layer]  # h t_q s
-    z = a.mean(axis=0) if head == "mean" else a[int(head) - 1]  # t_q s
-    n, k = pred.key_modalities[query]
-    status = pred.availability
-    t_n = status[n].used
-    unit = {m: "s" if status[m].time_unit == "s" else "frame" for m in MODALITIES}
-    y = pred.query_times[query]
-    data, notes = [], []
-    parts = ((n, z[:, :t_n], pred.key_times[query][:t_n]), (k, z[:, t_n:], pred.key_times[query][t_n:]))
-    for i, (m, zz, x) in enumerate(parts):
-        ax = "" if i == 0 else "2"
-        if zz.size and status[m].kept:
-            data.append(dict(
-                type="heatmap", z=np.ascontiguousarray(zz, np.float32), x=x, y=y, coloraxis="coloraxis",
-                xaxis=f"x{ax}", yaxis=f"y{ax}",
-                hovertemplate=f"{NAMES[query]} %{{y:.2f}} → {NAMES[m]} %{{x:.2f}}: %{{z:.3f}}<extra></extra>",
-            ))
-        else:  # an empty trace keeps the panel's axes drawn around the note
-            data.append(dict(type="scatter", x=[None], y=[None], xaxis=f"x{ax}", yaxis=f"y{ax}", showlegend=False,
-                             hoverinfo="skip"))
-            notes.append(dict(text=f"{NAMES[m]}: {status[m].state}", showarrow=False, xref=f"x{ax} domain",
-                              yref=f"y{ax} domain", x=0.5, y=0.5))
-    title = f"MMT attention ({pred.which}): {NAMES[query]} queries, head {head}"
-    if status[query].state != "present":
-        title += f" — {NAMES[query]} is {status[query].state}; the model does not use these rows"
-    layout = dict(
-        title=dict(text=title), height=380, margin=dict(l=60, r=20, t=60, b=50),
-        coloraxis=dict(colorscale="Viridis"), annotations=notes,
-        xaxis=dict(domain=[0, 0.46], anchor="y", title=dict(text=f"{NAMES[n]} key ({unit[n]})")),
-        xaxis2=dict(domain=[0.54, 1.0], anchor="y2", title=dict(text=f"{NAMES[k]} key ({unit[k]})")),
-        yaxis=dict(title=dict(text=f"{NAMES[query]} query ({unit[query]})"), autorange="reversed"),
-        yaxis2=dict(anchor="x2", matches="y", showticklabels=False, autorange="reversed"),
-    )
-    return _figure(data, layout)
-
-
-def waveform_figure(clip: ClipFeatures) -> go.Figure:
-    """Waveform envelope (left axis) with F0 (right axis) and voiced frames shaded."""
-    fig = go.Figure()
-    ex = clip.audio.extras
-    env = clip.info.envelope
-    if env is not None and len(env["t"]):
-        t = env["t"]
-        fig.add_trace(go.Scatter(x=np.r_[t, t[::-1]], y=np.r_[env["max"], env["min"][::-1]], fill="toself",
-                                 line=dict(width=0.5, color="#999"), name="waveform", hoverinfo="skip"))
-    f0 = ex.f0
-    ft = ex.frame_times
-    if f0 is not None and ft is not None and len(f0):
-        f0 = np.asarray(f0, np.float64)
-        ft = np.asarray(ft, np.float64)
-        fig.add_trace(go.Scatter(x=ft, y=f0, mode="lines", name="F0 (Hz)", yaxis="y2", connectgaps=False,
-                                 line=dict(color=COLORS["audio"], width=2)))
-        voiced = np.asarray(ex.voiced if ex.voiced is not None else np.isfinite(f0), bool)
-        if voiced.any():
-            fig.add_trace(go.Scatter(x=ft, y=np.where(voiced, 1.0, 0.0), mode="lines", name="voiced", yaxis="y3",
-                                     line=dict(width=0, shape="hv"), fill="tozeroy", fillcolor="rgba(85,168,104,0.18)"))
-    if not clip.audio.present:
-        fig.add_annotation(text=f"audio missing: {clip.audio.missing_reason}", showarrow=False, xref="paper",
-                           yref="paper", x=0.5, y=0.5)
-    fig.update_layout(
-        title="What the audio extractor heard", height=300, margin=dict(l=50, r=60, t=50, b=40),
-        xaxis_title="time (s)", yaxis=dict(title="amplitude"),
-        yaxis2=dict(title="F0 (Hz)", overlaying="y", side="right", rangemode="tozero"),
-        yaxis3=dict(overlaying="y", range=[0, 1], visible=False), legend=dict(orientation="h", y=-0.25),
-    )
-    return fig
-
-
-def face_gallery(clip: ClipFeatures) -> list[tuple[np.ndarray, str]]:
-    """Up to MAX_FACES face crops, evenly over the clip, captioned with time and detection confidence."""
-    ex = clip.vision.extras
-    crops = ex.crops
-    if crops is None or len(crops) == 0:
-        return []
-    probs = ex.probs
-    times = ex.frame_times
-    if times is None and len(clip.vision.times) == len(crops):
-        times = np.asarray(clip.vision.times).mean(axis=1)
-    idx = np.unique(np.linspace(0, len(crops) - 1, min(MAX_FACES, len(crops))).round().astype(int))
-    out = []
-    for i in idx:
-        cap = []
-        if times is not None:
-            cap.append(f"{float(times[i]):.2f} s")
-        if probs is not None:
-            cap.append(f"p = {float(probs[i]):.3f}")
-        img = np.asarray(crops[i])
-        if img.dtype != np.uint8:
-            img = (np.clip(img, 0, 1) * 255).astype(np.uint8) if img.max() <= 1.0 else img.astype(np.uint8)
-        out.append((img, ", ".join(cap)))
-    return out
-
-
-def token_spans(clip: ClipFeatures) -> list[tuple[str, str | None]]:
-    """Tokens with out-of-vocabulary words marked (HighlightedText)."""
-    ex = clip.text.extras
-    tokens = ex.tokens
-    oov = set(ex.oov)
-    if not tokens:
-        return [(f"(no words: {clip.text.missing_reason})", "missing")] if not clip.text.present else []
-    return [(t + " ", "out of vocabulary" if t in oov else None) for t in tokens]
-
-
-def availability_markdown(pred: Prediction) -> str:
-    rows = ["| modality | state | frames kept / used / extracted | why |", "|---|---|---|---|"]
-    for m, s in pred.availability.items():
-        state = s.state if s.state == "present" else f"**{s.state}**"
-        rows.append(f"| {NAMES[m]} | {state} | {s.kept} / {s.used} / {s.frames} | {s.reason or ''} |")
-    return "\n".join(rows)
-
-
-def score_markdown(main: Prediction, other: Prediction | None) -> str:
-    def one(p: Prediction) -> str:
-        if p.score is None:
-            probs = ", ".join(f"{c} {v:.2f}" for c, v in (p.probabilities or {}).items())
-            return f"**{p.which}: {p.label}** ({probs})"
-        return f"**{p.which}: {p.score:+.2f}** on −3…+3 — **{p.label}** (7-class: {p.bin7:+d}, {p.bin7_label})"
-
-    lines = [one(main)]
-    if other is not None:
-        lines.append(one(other))
-    return "\n\n".join(lines)
+CACHE = RunCache()
 
 
 def user_error(e: Exception | str, upload: str | None = None, visible: bool = True) -> gr.Error:
@@ -226,105 +137,248 @@ def user_error(e: Exception | str, upload: str | None = None, visible: bool = Tr
     return gr.Error(msg, visible=visible, print_exception=False)
 
 
+# ------------------------------------------------------------------ handlers
+def run_model(predictor: Predictor, clip: AnalysedClip | None, c: Controls) -> tuple:
+    """Both models on the cached features -> (result dict, score text, contributions, gates, attention, table)."""
+    if clip is None:
+        # a switch flipped before any clip is analysed: nothing to re-run. The page stays quiet (the
+        # controls simply apply to the next clip); an API caller still gets the message.
+        raise user_error("Analyse a clip first: upload or record one and press Analyse.", visible=False)
+    if not c.modalities:
+        raise user_error("Switch on at least one modality.")
+    t0 = time.perf_counter()
+
+    def one(which: str) -> Prediction:
+        key = (clip.key, which, round(c.drop_rate, 6), c.seed)
+        run = CACHE.get(key, lambda: predictor.run_subsets(clip.features, c.drop_rate, c.seed, which))
+        return predictor.select(clip.features, run, c.modalities)
+
+    try:
+        main = one(c.model)
+        other_name = next((w for w in predictor.models if w != c.model), None)
+        other = one(other_name) if other_name else None
+    except USER_ERRORS as e:
+        raise user_error(e) from None
+    result = main.to_dict()
+    if other is not None:
+        brief = other.to_dict()
+        result[other.which] = {k: brief[k] for k in BRIEF}
+    figs = (fig.contributions_figure(main), fig.gates_figure(main),
+            fig.attention_figure(main, c.query, c.head, int(c.layer) - 1))
+    result["server_seconds"] = round(time.perf_counter() - t0, 4)
+    return (result, fig.score_markdown(main, other), *figs, fig.availability_markdown(main))
+
+
+def make_preview(predictor: Predictor, video: str | None) -> str | None:
+    """A file the browser plays for the chosen clip (the upload itself, or an H.264/AAC copy); None if unreadable."""
+    if not video:
+        return None
+    try:
+        return str(app_media.preview(video, predictor.max_seconds))
+    except Exception as e:  # the preview is a courtesy: Analyse still reports what is wrong with the file
+        log.info("no preview for %s: %s", Path(str(video)).name, e)
+        return None
+
+
+def extract(predictor: Predictor, video: str, transcript: str, progress: gr.Progress) -> AnalysedClip:
+    """Decode and extract one upload, reporting the extractor's stages to the page."""
+    def stage(name: str, fraction: float) -> None:
+        progress(fraction, desc=name)
+
+    try:
+        clip = predictor.extract(video, transcript=transcript or None, on_stage=stage)
+    except USER_ERRORS as e:
+        raise user_error(e, video) from None
+    except Exception as e:  # a bug, not bad input: keep serving, log the traceback
+        log.exception("extraction failed")
+        raise user_error(f"could not analyse this clip ({type(e).__name__}: {e})", video) from None
+    envelope = fig.waveform_envelope(video) if clip.audio.present else None
+    return AnalysedClip(clip, uuid.uuid4().hex, Path(str(video)).name, envelope)
+
+
+@gpu
+def analyse(predictor: Predictor, video: str | None, transcript: str, text: bool, audio: bool, visual: bool,
+            drop_rate: float, seed: int, model: str, query: str, head: str, layer: str,
+            progress: gr.Progress = gr.Progress()):
+    """Upload -> features (cached in the session) -> both models. Explicit parameters: gradio_client
+    documents the endpoint by these names."""
+    c = Controls(text, audio, visual, drop_rate, seed, model, query, head, layer)
+    if not video:
+        raise user_error("No clip: upload a video or record one with the webcam first.")
+    t0 = time.perf_counter()
+    clip = extract(predictor, video, transcript, progress)
+    secs = time.perf_counter() - t0
+    progress(0.95, desc="model")
+    model_out = run_model(predictor, clip, c)
+    f = clip.features
+    msg = f"Analysed **{clip.name}** ({f.duration:.1f} s) in {secs:.1f} s."
+    for w in clip_warnings(f):  # e.g. a damaged stretch the decoder skipped
+        msg += f"\n\n⚠ {user_error(w, video).message}"
+    words = model_out[0].get("transcript") or ""
+    return (clip, words, fig.face_gallery(f), fig.waveform_figure(f, clip.envelope), fig.token_spans(f), msg,
+            *model_out)
+
+
+@gpu
+def predict(predictor: Predictor, clip: AnalysedClip | None, text: bool, audio: bool, visual: bool,
+            drop_rate: float, seed: int, model: str, query: str, head: str, layer: str):
+    """A control changed: re-run only the model on the session's cached features."""
+    return run_model(predictor, clip, Controls(text, audio, visual, drop_rate, seed, model, query, head, layer))
+
+
+@gpu
+def retranscribe(predictor: Predictor, clip: AnalysedClip | None, words: str, text: bool, audio: bool,
+                 visual: bool, drop_rate: float, seed: int, model: str, query: str, head: str, layer: str):
+    """The user edited the recognised words: rebuild the text features and re-run the model."""
+    c = Controls(text, audio, visual, drop_rate, seed, model, query, head, layer)
+    if clip is None:
+        raise user_error("Analyse a clip first.")
+    if not (words or "").strip():
+        raise user_error("The words box is empty: type what was said, then press Re-score text.")
+    try:
+        clip = replace(clip, features=predictor.retranscribe(clip.features, words), key=uuid.uuid4().hex)
+    except USER_ERRORS as e:
+        raise user_error(e) from None
+    return (clip, fig.token_spans(clip.features), *run_model(predictor, clip, c))
+
+
+def use_recording(recording: str | None) -> str | None:
+    """A webcam recording becomes the clip to analyse."""
+    return recording or None
+
+
+def clip_warnings(clip: ClipFeatures) -> list[str]:
+    return list(clip.info.warnings)
+
+
 # ------------------------------------------------------------------- the page
+def example_rows() -> list[list[str]]:
+    """The clips in examples/ (see examples/README.md for their sources and licences), with an empty transcript."""
+    names = ("jfk.wav", "grid_lbax4n.mpg", "cremad_1001_DFA_FEA_XX.flv")
+    return [[str(EXAMPLES / n), ""] for n in names if (EXAMPLES / n).is_file()]
+
+
+@dataclass
+class Page:
+    """The page's components that the events read or write."""
+
+    clip_state: Any = None
+    video: Any = None
+    webcam: Any = None
+    preview: Any = None
+    transcript: Any = None
+    analyse_btn: Any = None
+    message: Any = None
+    controls: list = field(default_factory=list)  # Controls' fields, in order
+    score: Any = None
+    contrib_plot: Any = None
+    gates_plot: Any = None
+    attention_plot: Any = None
+    availability: Any = None
+    faces: Any = None
+    wave_plot: Any = None
+    tokens: Any = None
+    words: Any = None
+    rescore_btn: Any = None
+    result: Any = None
+
+    @property
+    def model_outputs(self) -> list:
+        return [self.result, self.score, self.contrib_plot, self.gates_plot, self.attention_plot, self.availability]
+
+
+def _input_column(page: Page, predictor: Predictor) -> None:
+    page.video = gr.File(label="Clip (video or audio file)", file_count="single", type="filepath",
+                         elem_id="clip", height=90)
+    with gr.Accordion("or record with the webcam and microphone", open=False):
+        page.webcam = gr.Video(sources=["webcam"], include_audio=True, label="Recording", elem_id="webcam")
+    page.preview = gr.Video(label="Preview", interactive=False, elem_id="preview", height=240)
+    page.transcript = gr.Textbox(label="Transcript (optional)", lines=2, elem_id="transcript",
+                                 placeholder="What is said in the clip; leave empty to recognise it")
+    page.analyse_btn = gr.Button("Analyse", variant="primary", elem_id="analyse")
+    page.message = gr.Markdown(f"Clips up to {predictor.max_seconds:.0f} s.", elem_id="message")
+    rows = example_rows()
+    if rows:
+        gr.Examples(rows, [page.video, page.transcript], label="Examples (see examples/README.md)",
+                    elem_id="examples")
+
+
+def _control_column(page: Page, predictor: Predictor) -> list:
+    """The switches, drop rate, seed and model; returns the attention view's controls' slots to fill."""
+    with gr.Row():
+        use_text = gr.Checkbox(True, label="text", elem_id="use-text")
+        use_audio = gr.Checkbox(True, label="audio", elem_id="use-audio")
+        use_vision = gr.Checkbox(True, label="visual", elem_id="use-visual")
+    drop = gr.Slider(0.0, 0.9, value=0.0, step=0.05, label="frame drop rate", elem_id="drop")
+    seed = gr.Number(0, precision=0, label="drop seed", elem_id="seed")
+    which = gr.Radio(list(predictor.models), value="student", label="model", elem_id="which")
+    page.score = gr.Markdown("", elem_id="score")
+    page.contrib_plot = gr.Plot(label="modality contributions (Shapley)", elem_id="contributions-plot")
+    return [use_text, use_audio, use_vision, drop, seed, which]
+
+
+def _model_views(page: Page, predictor: Predictor) -> list:
+    """Gates and attention (with the attention view's controls); returns those controls."""
+    cfg = predictor.checkpoints["student"].config
+    with gr.Row():
+        page.gates_plot = gr.Plot(label="DWAM gates", elem_id="gates-plot")
+        with gr.Column():
+            with gr.Row():
+                query = gr.Radio([(fig.NAMES[m], m) for m in MODALITIES], value="text", label="query modality")
+                head = gr.Dropdown(["mean"] + [str(i + 1) for i in range(cfg.n_heads)], value="mean", label="head")
+                layer = gr.Dropdown([str(i + 1) for i in range(cfg.n_layers)], value=str(cfg.n_layers),
+                                    label="MMT layer", visible=cfg.n_layers > 1)
+            page.attention_plot = gr.Plot(label="MMT attention", elem_id="attention-plot")
+    page.availability = gr.Markdown(elem_id="availability")
+    return [query, head, layer]
+
+
+def _extractor_views(page: Page) -> None:
+    with gr.Accordion("What the extractors saw", open=True):
+        with gr.Row():
+            page.faces = gr.Gallery(label="face crops (detection confidence)", columns=6, height=220, elem_id="faces")
+            page.wave_plot = gr.Plot(label="waveform, F0 and voicing", elem_id="wave-plot")
+        page.tokens = gr.HighlightedText(label="tokens (out-of-vocabulary words marked)",
+                                         color_map={"out of vocabulary": "red", "missing": "gray"}, elem_id="tokens")
+        with gr.Row():
+            page.words = gr.Textbox(label="recognised words (edit, then Re-score text)", lines=2, elem_id="words")
+            page.rescore_btn = gr.Button("Re-score text", elem_id="rescore")
+    page.result = gr.JSON(label="prediction (as the API returns it)", elem_id="result")
+
+
+def _wire(page: Page, predictor: Predictor) -> None:
+    """The events: preview on a new clip, analyse, re-run the model on any control, re-score edited words."""
+    p, controls, outs = page, page.controls, page.model_outputs
+    p.video.change(partial(make_preview, predictor), p.video, p.preview, api_name="preview",
+                   concurrency_id="preview", concurrency_limit=CONCURRENCY, show_progress="minimal")
+    p.webcam.change(use_recording, p.webcam, p.video, api_name=False, show_progress="hidden")
+    p.analyse_btn.click(
+        partial(analyse, predictor), [p.video, p.transcript, *controls],
+        [p.clip_state, p.words, p.faces, p.wave_plot, p.tokens, p.message, *outs],
+        api_name="analyse", concurrency_limit=EXTRACT_CONCURRENCY, concurrency_id="extract",
+        show_progress_on=[p.message],  # the progress bar covers the message only: the controls stay usable
+    )
+    # every control re-runs only the model, on the cached features; one public endpoint (/predict).
+    # trigger_mode "always_last" keeps a fast series of changes from piling up runs
+    use_text, use_audio, use_vision, drop, seed, which, query, head, layer = controls
+    gr.on([c.change for c in (use_text, use_audio, use_vision, which, query, head, layer)]
+          + [drop.release, seed.submit, seed.blur],
+          partial(predict, predictor), [p.clip_state, *controls], outs, api_name="predict",
+          trigger_mode="always_last", show_progress="hidden")
+    p.rescore_btn.click(partial(retranscribe, predictor), [p.clip_state, p.words, *controls],
+                        [p.clip_state, p.tokens, *outs], api_name="retranscribe",
+                        concurrency_limit=EXTRACT_CONCURRENCY, concurrency_id="extract")
+
+
 def build_demo(predictor: Predictor, max_seconds: float | None = None) -> gr.Blocks:
     """The whole page around one loaded Predictor; no model is loaded here."""
     if max_seconds is not None:
         predictor.max_seconds = float(max_seconds)
-    models = list(predictor.models)
-    n_heads = predictor.checkpoints["student"].config.n_heads
-    n_layers = predictor.checkpoints["student"].config.n_layers
     untrained = not predictor.checkpoints["student"].metadata.get("dataset")
-    cache: OrderedDict[tuple, Prediction] = OrderedDict()
-    lock = threading.Lock()
-
-    def cached_predict(clip: ClipFeatures, mods: list[str], drop_rate: float, seed: int, which: str) -> Prediction:
-        """Predictor.predict, remembered per clip and inputs (a prediction is a pure function of them)."""
-        key = (clip.info.cache_key or id(clip), which, tuple(mods), round(drop_rate, 6), seed)
-        with lock:
-            if key in cache:
-                cache.move_to_end(key)
-                return cache[key]
-        pred = predictor.predict(clip, mods, drop_rate, seed, which=which)
-        with lock:
-            cache[key] = pred
-            while len(cache) > CACHE_SIZE:
-                cache.popitem(last=False)
-        return pred
-
-    def run_model(clip: ClipFeatures | None, text: bool, audio: bool, visual: bool, drop_rate: float, seed: int,
-                  model: str, query: str, head: str, layer: str):
-        if clip is None:
-            # a switch flipped before any clip is analysed: nothing to re-run. The page stays quiet (the
-            # controls simply apply to the next clip); an API caller still gets the message.
-            raise user_error("Analyse a clip first: upload or record one and press Analyse.", visible=False)
-        mods = [m for m, on in zip(MODALITIES, (text, audio, visual)) if on]
-        if not mods:
-            raise user_error("Switch on at least one modality.")
-        seed = int(seed or 0)
-        t0 = time.perf_counter()
-        try:
-            main = cached_predict(clip, mods, float(drop_rate or 0.0), seed, model)
-            other_name = next((w for w in models if w != model), None)
-            other = cached_predict(clip, mods, float(drop_rate or 0.0), seed, other_name) if other_name else None
-        except USER_ERRORS as e:
-            raise user_error(e) from None
-        result = main.to_dict()
-        if other is not None:
-            brief = other.to_dict()
-            result[other.which] = {k: brief[k] for k in ("score", "label", "bin7", "bin7_label", "probabilities")}
-        query = query if query in MODALITIES else "text"
-        figs = (gates_figure(main), attention_figure(main, query, head, int(layer) - 1))
-        result["server_seconds"] = round(time.perf_counter() - t0, 4)
-        return (result, score_markdown(main, other), *figs, availability_markdown(main))
-
-    # explicit parameters (not *args): gradio_client documents the endpoints by these names
-    @gpu
-    def analyse(video: str | None, transcript: str, text: bool, audio: bool, visual: bool, drop_rate: float,
-                seed: int, model: str, query: str, head: str, layer: str):
-        controls = (text, audio, visual, drop_rate, seed, model, query, head, layer)
-        if not video:
-            raise user_error("No clip: upload a video or record one with the webcam first.")
-        t0 = time.perf_counter()
-        try:
-            clip = predictor.extract(video, transcript=transcript or None)
-        except USER_ERRORS as e:
-            raise user_error(e, video) from None
-        except Exception as e:  # a bug, not bad input: keep serving, log the traceback
-            log.exception("extraction failed")
-            raise user_error(f"could not analyse this clip ({type(e).__name__}: {e})", video) from None
-        secs = time.perf_counter() - t0
-        clip.info.cache_key = uuid.uuid4().hex
-        words = "" if clip.text.extras.source == "transcript" else " ".join(clip.text.extras.tokens)
-        model_out = run_model(clip, *controls)
-        msg = f"Analysed **{Path(str(video)).name}** ({clip.duration:.1f} s) in {secs:.1f} s."
-        for w in clip.info.warnings:  # e.g. a damaged stretch the decoder skipped
-            msg += f"\n\n⚠ {user_error(w, video).message}"
-        return (clip, words, face_gallery(clip), waveform_figure(clip), token_spans(clip), msg, *model_out)
-
-    @gpu
-    def predict(clip: ClipFeatures | None, text: bool, audio: bool, visual: bool, drop_rate: float, seed: int,
-                model: str, query: str, head: str, layer: str):
-        return run_model(clip, text, audio, visual, drop_rate, seed, model, query, head, layer)
-
-    @gpu
-    def retranscribe(clip: ClipFeatures | None, words: str, text: bool, audio: bool, visual: bool, drop_rate: float,
-                     seed: int, model: str, query: str, head: str, layer: str):
-        controls = (text, audio, visual, drop_rate, seed, model, query, head, layer)
-        if clip is None:
-            raise user_error("Analyse a clip first.")
-        if not (words or "").strip():
-            raise user_error("The words box is empty: type what was said, then press Re-score text.")
-        try:
-            clip = predictor.retranscribe(clip, words)
-            clip.info.cache_key = uuid.uuid4().hex
-        except USER_ERRORS as e:
-            raise user_error(e) from None
-        return (clip, token_spans(clip), *run_model(clip, *controls))
-
+    page = Page()
     with gr.Blocks(title="AUMDF — sentiment with missing modalities", analytics_enabled=False,
                    delete_cache=FILE_CACHE_S) as demo:
-        clip_state = gr.State(None, time_to_live=STATE_TTL_S)
+        page.clip_state = gr.State(None, time_to_live=STATE_TTL_S)
         gr.Markdown(
             "# AUMDF: multimodal sentiment that survives missing modalities\n"
             "Upload a short clip (or record one), press **Analyse**, then switch text, audio and visual on and "
@@ -336,62 +390,14 @@ def build_demo(predictor: Predictor, max_seconds: float | None = None) -> gr.Blo
         with gr.Tab("Demo"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    video = gr.Video(sources=["upload", "webcam"], include_audio=True, label="Clip", elem_id="clip")
-                    transcript = gr.Textbox(label="Transcript (optional)", lines=2, elem_id="transcript",
-                                            placeholder="What is said in the clip; leave empty to recognise it")
-                    analyse_btn = gr.Button("Analyse", variant="primary", elem_id="analyse")
-                    message = gr.Markdown(f"Clips up to {predictor.max_seconds:.0f} s.", elem_id="message")
+                    _input_column(page, predictor)
                 with gr.Column(scale=1):
-                    with gr.Row():
-                        use_text = gr.Checkbox(True, label="text", elem_id="use-text")
-                        use_audio = gr.Checkbox(True, label="audio", elem_id="use-audio")
-                        use_vision = gr.Checkbox(True, label="visual", elem_id="use-visual")
-                    drop = gr.Slider(0.0, 0.9, value=0.0, step=0.05, label="frame drop rate", elem_id="drop")
-                    seed = gr.Number(0, precision=0, label="drop seed", elem_id="seed")
-                    which = gr.Radio(models, value="student", label="model", elem_id="which")
-                    score = gr.Markdown("", elem_id="score")
-            with gr.Row():
-                gates_plot = gr.Plot(label="DWAM gates", elem_id="gates-plot")
-                with gr.Column():
-                    with gr.Row():
-                        query = gr.Radio([(NAMES[m], m) for m in MODALITIES], value="text", label="query modality")
-                        head = gr.Dropdown(["mean"] + [str(i + 1) for i in range(n_heads)], value="mean", label="head")
-                        layer = gr.Dropdown([str(i + 1) for i in range(n_layers)], value=str(n_layers),
-                                            label="MMT layer", visible=n_layers > 1)
-                    attention_plot = gr.Plot(label="MMT attention", elem_id="attention-plot")
-            availability = gr.Markdown(elem_id="availability")
-            with gr.Accordion("What the extractors saw", open=True):
-                with gr.Row():
-                    faces = gr.Gallery(label="face crops (detection confidence)", columns=6, height=220,
-                                       elem_id="faces")
-                    wave_plot = gr.Plot(label="waveform, F0 and voicing", elem_id="wave-plot")
-                tokens = gr.HighlightedText(label="tokens (out-of-vocabulary words marked)",
-                                            color_map={"out of vocabulary": "red", "missing": "gray"},
-                                            elem_id="tokens")
-                with gr.Row():
-                    words = gr.Textbox(label="recognised words (edit, then Re-score text)", lines=2, elem_id="words")
-                    rescore_btn = gr.Button("Re-score text", elem_id="rescore")
-            result = gr.JSON(label="prediction (as the API returns it)", elem_id="result")
+                    page.controls = _control_column(page, predictor)
+            page.controls += _model_views(page, predictor)
+            _extractor_views(page)
         with gr.Tab("Model card"):
-            gr.Markdown(predictor.model_card(), elem_id="model-card")
-
-        controls = [use_text, use_audio, use_vision, drop, seed, which, query, head, layer]
-        model_outputs = [result, score, gates_plot, attention_plot, availability]
-        analyse_btn.click(
-            analyse, [video, transcript, *controls],
-            [clip_state, words, faces, wave_plot, tokens, message, *model_outputs],
-            api_name="analyse", concurrency_limit=EXTRACT_CONCURRENCY, concurrency_id="extract",
-        )
-        # every control re-runs only the model, on the cached features; one public endpoint (/predict).
-        # trigger_mode "always_last" keeps a fast series of changes from piling up runs
-        gr.on(
-            [c.change for c in (use_text, use_audio, use_vision, which, query, head, layer)]
-            + [drop.release, seed.submit, seed.blur],
-            predict, [clip_state, *controls], model_outputs, api_name="predict", trigger_mode="always_last",
-            show_progress="hidden",
-        )
-        rescore_btn.click(retranscribe, [clip_state, words, *controls], [clip_state, tokens, *model_outputs],
-                          api_name="retranscribe", concurrency_limit=EXTRACT_CONCURRENCY, concurrency_id="extract")
+            gr.Markdown(fig.model_card_markdown(predictor), elem_id="model-card")
+        _wire(page, predictor)
     return demo
 
 
@@ -409,24 +415,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def blocked_paths(predictor: Predictor | None = None) -> list[str]:
+    """Folders the server never serves, whatever a request names: the checkpoints, the project's data and
+    sources, and the shared data folder beside the project."""
+    paths = [ROOT / "checkpoints", ROOT / "data", ROOT / ".git", ROOT.parent / "shared"]
+    if os.environ.get("AUMDF_SHARED"):
+        paths.append(Path(os.environ["AUMDF_SHARED"]))
+    ck = predictor.checkpoints["student"].path if predictor is not None else None
+    if ck is not None:
+        paths.append(ck.parent if ck.name == "student" else ck)
+    return sorted({str(p.resolve()) for p in paths})
+
+
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-           max_file_size: str | int = MAX_FILE_SIZE, **kw: Any):
-    """Queue (CONCURRENCY clips at once, QUEUE_SIZE waiting) and serve; allowed_paths stays at its default."""
+           max_file_size: str | int = MAX_FILE_SIZE, predictor: Predictor | None = None, **kw: Any):
+    """Queue (CONCURRENCY model runs at once, QUEUE_SIZE waiting) and serve only the app's own files."""
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo.launch(server_name=host, server_port=port, share=share, max_file_size=max_file_size,
-                       ssr_mode=False, footer_links=["api"], **kw)
+                       ssr_mode=False, footer_links=["api"], allowed_paths=[],
+                       blocked_paths=blocked_paths(predictor), **kw)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        resolve_checkpoints(args.checkpoint)
         predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, max_seconds=args.max_seconds)
         predictor.extractor  # build the extractors now: a missing vector file or network fails here, not per user
     except (CheckpointError, FeatureError, FileNotFoundError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    launch(build_demo(predictor), args.host, args.port, share=args.share, max_file_size=args.max_file_size)
+    launch(build_demo(predictor), args.host, args.port, share=args.share, max_file_size=args.max_file_size,
+           predictor=predictor)
     return 0
 
 

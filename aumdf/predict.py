@@ -1,15 +1,15 @@
 """Inference on one clip: extract once, then re-run only the model for each choice of inputs.
 
-    python -m aumdf.predict CLIP [--transcript T] [--modalities text,audio,visual] [--drop-rate P]
-                                 [--seed S] [--which student|teacher] [--checkpoint DIR] [--json]
-
-`Predictor` loads the student and (when present) the teacher checkpoint, builds the extractors and
-refuses them unless they produce exactly the features the checkpoint was trained on. `extract`
-turns a clip into `ClipFeatures` (slow: decoding, speech recognition, face detection); `predict`
-runs the model on those cached features with some modalities switched off and a fraction of frames
-dropped (RPRM, paper §3.3) and returns a `Prediction`: the score, its labels, the DWAM gates
-(§3.6, eq. 17-18), the MMT attention maps (§3.7-3.8) with their time axes, and why each modality
-did or did not take part. The demo (app.py) and the CLI both stand on this class.
+`Predictor` loads the student and (when present) the teacher checkpoint, builds the extractors from
+the checkpoint's feature spec (`ClipExtractor.from_spec`) and refuses them unless they produce
+exactly the features the checkpoint was trained on. `extract` turns a clip into `ClipFeatures`
+(slow: decoding, speech recognition, face detection); `predict` runs the model on those cached
+features with some modalities switched off and a fraction of frames dropped (RPRM, paper §3.3) and
+returns a `Prediction`: the score, its labels, the DWAM gates (§3.6, eq. 17-18), the MMT attention
+maps (§3.7-3.8) with their time axes, why each modality did or did not take part, and the exact
+Shapley contribution of each modality (aumdf/shapley.py) — all from one forward pass over the 8
+modality subsets. The demo (app.py) and the CLI (aumdf/cli.py, `python -m aumdf.predict`) both stand
+on this class.
 
 Dimension legend: l - MMT layers, h - heads, t_m - frames of the query modality, s - key frames
 (the other two modalities' frames, concatenated in `Prediction.key_modalities[m]` order)
@@ -17,25 +17,23 @@ Dimension legend: l - MMT layers, h - heads, t_m - frames of the query modality,
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import sys
 import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 import torch
 
 from aumdf.checkpoint import CheckpointError, FeatureMismatchError, LoadedCheckpoint, load_checkpoint
 from aumdf.inputs import batch_from_features, frames_used
-from aumdf.losses import NEUTRAL_BAND
-from aumdf.rprm import drop_frames, drop_modalities
+from aumdf.metrics import sentiment_class
+from aumdf.rprm import drop_frames
+from aumdf.shapley import ALL_SUBSETS, Contributions, contributions, subset_batch, subset_row
 from aumdf.types import MODALITIES
-from features.spec import FeatureSpec
 from features.types import ClipFeatures, FeatureError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,13 +41,6 @@ DEFAULT_CHECKPOINT = ROOT / "checkpoints" / "default"
 # how the shipped default is made; printed whenever it is missing
 TRAIN_COMMAND = ("python -m train.demo_corpus --out data/demo && "
                  "python -m train.distill --dataset demo --data-dir data/demo --out checkpoints/default")
-TRAINED_ON = {  # what each training set is, for the model card's limits
-    "demo": "the demo corpus: real MOSI/MOSEI transcripts, RAVDESS acted speech and FER2013 face photos joined "
-            "by sentiment class (docs/demo_corpus.md) — never clips where words, voice and face truly co-occur",
-    "mosi": "CMU-MOSI: English opinion monologues from YouTube",
-    "mosei": "CMU-MOSEI: English opinion monologues from YouTube",
-    "iemocap": "IEMOCAP: acted English dyadic conversations (4 emotions)",
-}
 MODEL_CARD = "MODEL_CARD.md"  # beside student/ and teacher/: train/model_card.py writes it
 MAX_SECONDS = 60.0  # clips longer than this are refused (the demo's length limit)
 MAX_BYTES = 200 * 1024 * 1024  # files larger than this are refused before decoding
@@ -58,7 +49,7 @@ Which = Literal["student", "teacher"]
 State = Literal["present", "switched off", "dropped", "missing"]
 ALIASES = {"text": "text", "language": "text", "l": "text", "audio": "audio", "acoustic": "audio", "a": "audio",
            "vision": "vision", "visual": "vision", "video": "vision", "v": "vision"}
-SENTIMENT_LABELS = ("negative", "neutral", "positive")
+SENTIMENT_LABELS = ("negative", "neutral", "positive")  # sentiment_class 0, 1, 2
 BIN7_LABELS = {-3: "strongly negative", -2: "negative", -1: "weakly negative", 0: "neutral",
                1: "weakly positive", 2: "positive", 3: "strongly positive"}
 
@@ -80,9 +71,9 @@ def parse_modalities(spec: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(m for m in MODALITIES if m in chosen)
 
 
-def sentiment_label(score: float, band: float = NEUTRAL_BAND) -> str:
-    """negative / neutral / positive with aumdf.losses' threshold (|score| < band is neutral)."""
-    return "negative" if score <= -band else "positive" if score >= band else "neutral"
+def sentiment_label(score: float) -> str:
+    """negative / neutral / positive as aumdf.metrics.sentiment_class bins it."""
+    return SENTIMENT_LABELS[int(sentiment_class(np.asarray([score]))[0])]
 
 
 def bin7(score: float) -> int:
@@ -121,6 +112,28 @@ class ModalityStatus:
         return {"state": self.state, "reason": self.reason, "frames": self.frames, "used": self.used, "kept": self.kept}
 
 
+@dataclass(frozen=True)
+class SubsetRun:
+    """One model's forward pass over the 8 modality subsets of one clip (row r = ALL_SUBSETS[r]).
+
+    outputs:   [8] scores (regression) or [8, c] class probabilities
+    gates:     "m>n" -> [8] mean DWAM gate per subset
+    attention: m -> [8, l, h, t_m, s], cut to the used frames (as Prediction.attention)
+    used:      frames of each modality entering the model; kept: frames left after the drop (if on)
+    """
+
+    which: Which
+    drop_rate: float
+    seed: int
+    outputs: np.ndarray
+    gates: dict[str, np.ndarray]
+    attention: dict[str, np.ndarray]
+    key_modalities: dict[str, tuple[str, str]]
+    used: dict[str, int]
+    kept: dict[str, int]
+    seconds: float
+
+
 @dataclass
 class Prediction:
     """One model run on one clip.
@@ -134,6 +147,9 @@ class Prediction:
                  used frames of key_modalities[m] (s = used_n + used_k), padding cut away
     query_times: m -> [t_m] frame centres (seconds, or indices when the extractor gave no times)
     key_times:   m -> [s] the same for the key frames, in key order
+    contributions: exact Shapley value of each modality (score = baseline + sum of phi), from the
+                 same forward pass; None only when the caller asked for none
+    transcript:  the words the text modality was built from (typed or recognised), or None
     """
 
     which: Which
@@ -150,6 +166,8 @@ class Prediction:
     modalities: tuple[str, ...]
     drop_rate: float
     seed: int
+    contributions: Contributions | None = None
+    transcript: str | None = None
     seconds: float = 0.0
 
     @property
@@ -172,6 +190,8 @@ class Prediction:
             "modalities": list(self.modalities),
             "drop_rate": self.drop_rate,
             "seed": self.seed,
+            "contributions": None if self.contributions is None else self.contributions.to_dict(),
+            "transcript": self.transcript,
             "seconds": round(self.seconds, 6),
         }
         if arrays:
@@ -198,55 +218,6 @@ def resolve_checkpoints(path: str | Path | None) -> tuple[Path, Path | None]:
     if (path / "config.json").is_file():
         return path, None
     raise CheckpointError(missing_checkpoint_message(path))
-
-
-def default_extractor(spec: FeatureSpec, device: str | torch.device = "cpu"):
-    """The project's clip extractors configured from a checkpoint's feature spec.
-
-    Imported here, not at module import: building them loads word vectors and networks. Settings the
-    spec does not record fall back to the extractors' defaults; whatever still differs is reported by
-    the spec comparison in `Predictor` (FeatureMismatchError), never silently accepted.
-    """
-    from features.pipeline import ClipExtractor
-
-    if hasattr(ClipExtractor, "from_spec"):
-        return ClipExtractor.from_spec(spec, device=str(device))
-    from features.audio import AudioExtractor
-    from features.text import TextExtractor
-    from features.vision import VisionExtractor
-
-    a, v = spec.audio.settings, spec.vision.settings
-    audio_kw = {k: a[k] for k in ("sr", "fmin", "fmax", "n_fft", "n_mcep", "n_mels") if k in a}
-    if "frame_rate_hz" in a:
-        audio_kw["hop_s"] = 1.0 / float(a["frame_rate_hz"])
-    vision_kw = {k: v[k] for k in ("embedder", "fps", "detect_side", "min_face_size", "margin") if k in v}
-    overflow = a.get("layout_overflow", "pool")
-    return ClipExtractor(
-        text=TextExtractor(None),  # the default vectors, or $AUMDF_WORD_VECTORS
-        audio=AudioExtractor(**audio_kw),
-        vision=VisionExtractor(device=str(device), **vision_kw),
-        layout=spec.text.layout,
-        max_lens=spec.max_lens,
-        overflow=overflow if overflow in ("pool", "truncate") else "pool",
-        max_side=int(v.get("max_side", 480)),
-    )
-
-
-def waveform_envelope(path: str | Path, columns: int = 2000, sr: int = 16000) -> dict[str, np.ndarray] | None:
-    """Min/max envelope of the clip's audio in `columns` bins (what the demo draws); None without audio."""
-    from features.decode import decode_audio
-
-    try:
-        y, sr = decode_audio(path, sr=sr)
-    except FeatureError:
-        return None
-    if len(y) == 0:
-        return None
-    bins = max(1, len(y) // columns)
-    n = len(y) // bins * bins
-    yy = np.asarray(y[:n], np.float32).reshape(-1, bins)
-    t = ((np.arange(yy.shape[0]) * bins + bins / 2) / sr).astype(np.float32)
-    return {"t": t, "min": yy.min(1), "max": yy.max(1)}
 
 
 class Predictor:
@@ -316,7 +287,10 @@ class Predictor:
         if self._extractor is None:
             with self._extract_lock:
                 if self._extractor is None:
-                    ex = default_extractor(self.spec, self.device)
+                    from features.pipeline import ClipExtractor  # loads word vectors and networks: not at import
+
+                    # compared below, so a mismatch reads as every checkpoint mismatch does (FeatureMismatchError)
+                    ex = ClipExtractor.from_spec(self.spec, device=str(self.device), check=())
                     self._check_extractor(ex)
                     self._extractor = ex
         return self._extractor
@@ -348,19 +322,22 @@ class Predictor:
             )
         return p
 
-    def extract(self, path: str | Path, transcript: str | None = None) -> ClipFeatures:
+    def extract(self, path: str | Path, transcript: str | None = None,
+                on_stage: Callable[[str, float], None] | None = None) -> ClipFeatures:
         """Decode and extract every modality of one clip (the slow part; cache the result).
 
-        info.envelope holds the waveform's min/max envelope for display (the samples are not kept).
+        on_stage(name, fraction done) is called as the work moves on (a progress bar's feed).
         """
+        stage = on_stage or (lambda name, fraction: None)
         p = self.check_file(path)
         transcript = transcript if transcript and transcript.strip() else None
+        stage("waiting for the extractor", 0.05)
         with self._extract_lock:
+            stage("decoding and extracting", 0.1)
             clip = self.extractor.extract(p, transcript=transcript)
+        stage("extracted", 0.9)
         if clip.duration > self.max_seconds:
             raise InputError(f"{p.name} lasts {clip.duration:.1f} s; the limit is {self.max_seconds:.0f} s")
-        if clip.audio.present:
-            clip.info.envelope = waveform_envelope(p)
         return clip
 
     def retranscribe(self, clip: ClipFeatures, transcript: str) -> ClipFeatures:
@@ -385,6 +362,43 @@ class Predictor:
 
     # ---------------------------------------------------------------- inference
     @torch.inference_mode()
+    def run_subsets(self, clip: ClipFeatures, drop_rate: float = 0.0, seed: int = 0,
+                    which: Which = "student") -> SubsetRun:
+        """One forward pass of one model over the 8 modality subsets of `clip`, the same frames dropped in each.
+
+        Every choice of modalities is a row of the result (`select`), so a cached run answers every
+        toggle of the switches without running the model again. The frame draw depends only on `seed`
+        and the clip, never on which modalities are on.
+        """
+        t0 = time.perf_counter()
+        if which not in self.models:
+            raise InputError(f"no {which} model in this checkpoint (available: {', '.join(self.models)})")
+        drop_rate = float(drop_rate)
+        if not 0.0 <= drop_rate < 1.0 or math.isnan(drop_rate):
+            raise InputError(f"drop rate must be in [0, 1), got {drop_rate}")
+        seed = int(seed)
+        used = frames_used(clip, self.spec)
+        # padding to max_len changes nothing under the model's masks (tested) and costs ~25 % more time
+        batch = batch_from_features(clip, self.spec, device=self.device, pad=False)
+        if drop_rate > 0:
+            batch = drop_frames(batch, drop_rate, torch.Generator().manual_seed(seed))
+        kept = {m: int(batch.masks[m].sum()) for m in MODALITIES}
+        out = self.models[which](subset_batch(batch))  # b = 8 subsets
+        gates = {k: v.float().cpu().numpy() for k, v in out.gate_summary().items()} if out.gates else {}
+        attention = {}
+        for m in MODALITIES:
+            n, k = out.key_modalities[m]
+            t_n = out.masks[n].shape[1]  # keys are n's padded frames, then k's
+            cols = torch.cat([torch.arange(used[n]), t_n + torch.arange(used[k])]).to(self.device)
+            a = out.attention[m][:, :, :, : used[m]].index_select(-1, cols)  # b l h t_m s
+            attention[m] = a.float().cpu().numpy()
+        if self.task == "regression":
+            outputs = out.prediction.reshape(-1).float().cpu().numpy()  # b
+        else:
+            outputs = torch.softmax(out.prediction.float(), dim=-1).cpu().numpy()  # b c
+        return SubsetRun(which, drop_rate, seed, outputs, gates, attention, dict(out.key_modalities), used, kept,
+                         time.perf_counter() - t0)
+
     def predict(
         self,
         clip: ClipFeatures,
@@ -393,76 +407,39 @@ class Predictor:
         seed: int = 0,
         which: Which = "student",
     ) -> Prediction:
-        """Run one model on cached features with `modalities` on (default all) and frames dropped at `drop_rate`.
+        """Run one model on cached features with `modalities` on (default all) and frames dropped at `drop_rate`."""
+        on = parse_modalities(modalities)  # a bad name fails before the model runs
+        return self.select(clip, self.run_subsets(clip, drop_rate, seed, which), on)
 
-        The frame draw depends only on `seed` and the clip, not on which modalities are on, so the same
-        seed drops the same frames whatever the toggles.
-        """
+    def select(self, clip: ClipFeatures, run: SubsetRun, modalities: str | Iterable[str] | None = None) -> Prediction:
+        """The prediction with `modalities` on, read from a run over the 8 subsets (no model runs here)."""
         t0 = time.perf_counter()
-        if which not in self.models:
-            raise InputError(f"no {which} model in this checkpoint (available: {', '.join(self.models)})")
         on = parse_modalities(modalities)
-        drop_rate = float(drop_rate)
-        if not 0.0 <= drop_rate < 1.0 or math.isnan(drop_rate):
-            raise InputError(f"drop rate must be in [0, 1), got {drop_rate}")
-        seed = int(seed)
-        spec = self.spec
-        used = frames_used(clip, spec)
-        # padding to max_len changes nothing under the model's masks (tested) and costs ~25 % more time
-        batch = batch_from_features(clip, spec, device=self.device, pad=False)
-        batch = drop_modalities(batch, [m for m in MODALITIES if m not in on])
-        if drop_rate > 0:
-            batch = drop_frames(batch, drop_rate, torch.Generator().manual_seed(seed))
-        kept = {m: int(batch.masks[m].sum()) for m in MODALITIES}
-
-        status = {}
-        for m in MODALITIES:
-            f = clip[m]
-            frames = 0 if not f.present else int(f.values.shape[0])
-            if not f.present:
-                st, reason = "missing", f.missing_reason
-            elif m not in on:
-                st, reason = "switched off", "switched off by the user"
-            elif kept[m] == 0:
-                st, reason = "dropped", f"every frame was dropped (drop rate {drop_rate:g}, seed {seed})"
-            else:
-                st, reason = "present", None
-                if used[m] < frames:
-                    reason = f"first {used[m]} of {frames} frames used (the checkpoint's maximum length)"
-                elif f.extras.pooled_from:
-                    reason = (f"{frames} frames averaged from {f.extras.pooled_from} "
-                              "(the checkpoint's maximum length)")
-            times_ok = used[m] > 0 and np.all(np.isfinite(np.asarray(f.times)[: used[m]]))
-            unit = "s" if times_ok or not used[m] else "frame"
-            status[m] = ModalityStatus(m, st, reason, frames, used[m], kept[m], unit)
+        row = subset_row(on)
+        kept = {m: run.kept[m] if m in on else 0 for m in MODALITIES}
+        status = _availability(clip, on, run.used, kept, run.drop_rate, run.seed)
         if not any(kept.values()):
             why = "; ".join(f"{m}: {status[m].reason}" for m in MODALITIES)
             raise InputError(f"no modality reaches the model ({why}); switch on a modality that the clip has")
-
-        out = self.models[which](batch)
-        gates = {k: float(v[0]) for k, v in out.gate_summary().items()} if out.gates else {}
-        attention, q_times, k_times = {}, {}, {}
-        for m in MODALITIES:
-            n, k = out.key_modalities[m]
-            a = out.attention[m][0].float().cpu().numpy()  # l h t_m s (padded)
-            t_n = batch.features[n].shape[1]  # keys are n's padded frames, then k's
-            cols = np.r_[0 : used[n], t_n : t_n + used[k]]
-            attention[m] = a[:, :, : used[m]][..., cols]
-            q_times[m] = _centres(clip[m].times, used[m])
-            k_times[m] = np.concatenate([_centres(clip[n].times, used[n]), _centres(clip[k].times, used[k])])
-
         if self.task == "regression":
-            score = float(out.prediction.reshape(-1)[0])
+            values, name = run.outputs, "score"
+            score = float(values[row])
             label, b7, probs = sentiment_label(score), bin7(score), None
         else:
-            p = torch.softmax(out.prediction[0].float(), dim=-1).cpu().numpy()
-            names = self.class_names if len(self.class_names) == len(p) else [str(i) for i in range(len(p))]
-            probs = {c: float(v) for c, v in zip(names, p)}
-            score, label, b7 = None, names[int(p.argmax())], None
+            p = run.outputs  # b c
+            names = self.class_names if len(self.class_names) == p.shape[1] else [str(i) for i in range(p.shape[1])]
+            best = int(p[row].argmax())
+            values, name = p[:, best], f"p({names[best]})"
+            score, label, b7, probs = None, names[best], None, {c: float(v) for c, v in zip(names, p[row])}
+        q_times, k_times = _time_axes(clip, run.key_modalities, run.used)
         return Prediction(
-            which=which, score=score, label=label, bin7=b7, probabilities=probs, gates=gates,
-            attention=attention, key_modalities=dict(out.key_modalities), query_times=q_times, key_times=k_times,
-            availability=status, modalities=on, drop_rate=drop_rate, seed=seed, seconds=time.perf_counter() - t0,
+            which=run.which, score=score, label=label, bin7=b7, probabilities=probs,
+            gates={k: float(v[row]) for k, v in run.gates.items()},
+            attention={m: a[row] for m, a in run.attention.items()},
+            key_modalities=dict(run.key_modalities), query_times=q_times, key_times=k_times, availability=status,
+            modalities=on, drop_rate=run.drop_rate, seed=run.seed,
+            contributions=contributions(dict(zip(ALL_SUBSETS, map(float, values))), on, name),
+            transcript=clip.transcript, seconds=run.seconds + time.perf_counter() - t0,
         )
 
     # --------------------------------------------------------------- model card
@@ -476,117 +453,44 @@ class Predictor:
                 return folder / MODEL_CARD
         return None
 
-    def _length_note(self) -> str:
-        t, a, v = self.spec.max_lens
-        pooled = self.spec.audio.settings.get("layout_overflow") == "pool"
-        return (f"At most {t or 'any number of'} words enter the model (the rest of a long transcript is cut); "
-                f"audio and video beyond {a} and {v} frames are " + ("averaged down to those lengths." if pooled
-                                                                      else "cut at those lengths."))
 
-    def model_card(self) -> str:
-        """Markdown: the checkpoint folder's MODEL_CARD.md (written by `python -m train.model_card` from a
-        held-out evaluation) when it has one; else a summary of what the loaded checkpoint was trained on,
-        its validation metrics and its limits."""
-        card = self.card_file()
-        if card is not None:
-            return card.read_text(encoding="utf-8")
-        lines = []
-        for which, ck in self.checkpoints.items():
-            md = ck.metadata
-            cfg = ck.config
-            lines.append(f"### {which}: `{ck.path}`")
-            lines.append(
-                f"- trained on **{md.get('dataset', 'unknown data')}** ({md.get('layout', '?')} layout, "
-                f"source `{md.get('data_source', '?')}`), task {cfg.task}, best epoch {md.get('best_epoch', '?')}"
-            )
-            lines.append(
-                f"- model: d_model {cfg.d_model}, {cfg.n_heads} heads, {cfg.n_layers} MMT layer(s), "
-                f"REM {'on' if cfg.use_rem else 'off'}, DWAM {'on' if cfg.use_dwam else 'off'}"
-            )
-            for split in ("valid", "test"):
-                metrics = md.get(split)
-                if isinstance(metrics, dict) and metrics:
-                    flat = ", ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} {v}"
-                                     for k, v in metrics.items() if not isinstance(v, (dict, list)))
-                    lines.append(f"- {split} metrics: {flat}")
-            if md.get("selection"):
-                lines.append(f"- model selection: {md['selection']} on the validation split")
-        dataset = str(self.checkpoints["student"].metadata.get("dataset"))
-        trained_on = TRAINED_ON.get(dataset, "data its metadata does not name")
-        lines.append("\n### Features")
-        for m in MODALITIES:
-            s = self.spec[m]
-            lines.append(f"- {m}: {s.extractor}, {s.dim}-d, at most {s.max_len or 'any number of'} frames ({s.layout})")
-        lines.append(
-            "\n### Limits\n"
-            f"- Trained on {trained_on}; "
-            "scores on other languages, speech styles or recording conditions are not validated.\n"
-            "- Without a transcript the words come from a small offline speech recogniser and may be wrong; "
-            "edit them for a fairer text score.\n"
-            f"- {self._length_note()}\n"
-            "- A research demo of sentiment from expression, voice and words: not an assessment of a person, "
-            "and not for decisions about people."
-        )
-        return "\n".join(lines)
+def _availability(clip: ClipFeatures, on: tuple[str, ...], used: dict[str, int], kept: dict[str, int],
+                  drop_rate: float, seed: int) -> dict[str, ModalityStatus]:
+    """Why each modality did or did not reach the model."""
+    status = {}
+    for m in MODALITIES:
+        f = clip[m]
+        frames = 0 if not f.present else int(f.values.shape[0])
+        if not f.present:
+            st, reason = "missing", f.missing_reason
+        elif m not in on:
+            st, reason = "switched off", "switched off by the user"
+        elif kept[m] == 0:
+            st, reason = "dropped", f"every frame was dropped (drop rate {drop_rate:g}, seed {seed})"
+        else:
+            st, reason = "present", None
+            if used[m] < frames:
+                reason = f"first {used[m]} of {frames} frames used (the checkpoint's maximum length)"
+            elif f.extras.pooled_from:
+                reason = (f"{frames} frames averaged from {f.extras.pooled_from} "
+                          "(the checkpoint's maximum length)")
+        times_ok = used[m] > 0 and np.all(np.isfinite(np.asarray(f.times)[: used[m]]))
+        unit = "s" if times_ok or not used[m] else "frame"
+        status[m] = ModalityStatus(m, st, reason, frames, used[m], kept[m], unit)
+    return status
 
 
-# --------------------------------------------------------------------- CLI
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m aumdf.predict", description="Sentiment of one clip with AUMDF.")
-    p.add_argument("clip", help="video or audio file")
-    p.add_argument("--transcript", default=None, help="the spoken words (default: recognised from the audio)")
-    p.add_argument("--modalities", default="text,audio,visual", help="modalities switched on, e.g. text,audio")
-    p.add_argument("--drop-rate", type=float, default=0.0, help="fraction of frames dropped at random (0-0.9)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the frame drop")
-    p.add_argument("--which", choices=("student", "teacher"), default="student", help="model whose result is primary")
-    p.add_argument("--checkpoint", default=None,
-                   help=f"folder with student/ (+ teacher/); default {DEFAULT_CHECKPOINT}")
-    p.add_argument("--max-seconds", type=float, default=MAX_SECONDS, help="refuse longer clips")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
-    p.add_argument("--json", action="store_true", help="print the prediction as JSON")
-    return p
+def _time_axes(clip: ClipFeatures, key_modalities: dict[str, tuple[str, str]], used: dict[str, int]):
+    """m -> [t_m] query frame centres, and m -> [s] key frame centres in key order."""
+    q_times, k_times = {}, {}
+    for m in MODALITIES:
+        n, k = key_modalities[m]
+        q_times[m] = _centres(clip[m].times, used[m])
+        k_times[m] = np.concatenate([_centres(clip[n].times, used[n]), _centres(clip[k].times, used[k])])
+    return q_times, k_times
 
 
-def _summary(pred: Prediction, teacher: Prediction | None) -> str:
-    head = f"{pred.which}: score {pred.score:+.3f}, {pred.label} ({pred.bin7_label})" if pred.score is not None \
-        else f"{pred.which}: {pred.label}"
-    lines = [head]
-    if teacher is not None and teacher.score is not None:
-        lines.append(f"teacher: score {teacher.score:+.3f}, {teacher.label} ({teacher.bin7_label})")
-    for m, s in pred.availability.items():
-        lines.append(f"  {m:6s} {s.state:12s} {s.kept}/{s.used} frames" + (f"  ({s.reason})" if s.reason else ""))
-    lines.append("  gates: " + ", ".join(f"{k} {v:.3f}" for k, v in pred.gates.items()))
-    return "\n".join(lines)
+if __name__ == "__main__":  # `python -m aumdf.predict CLIP ...`: the command line lives in aumdf/cli.py
+    from aumdf.cli import main
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        modalities = parse_modalities(args.modalities)
-        if not 0.0 <= args.drop_rate < 1.0:
-            raise InputError(f"--drop-rate must be in [0, 1), got {args.drop_rate}")
-        predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device, max_seconds=args.max_seconds)
-        clip = predictor.extract(args.clip, transcript=args.transcript)
-        pred = predictor.predict(clip, modalities, args.drop_rate, args.seed, which=args.which)
-        other = "teacher" if args.which == "student" else "student"
-        second = predictor.predict(clip, modalities, args.drop_rate, args.seed, which=other) \
-            if other in predictor.models else None
-    except (FeatureError, CheckpointError, FileNotFoundError, IsADirectoryError, PermissionError, ValueError) as e:
-        msg = " ".join(str(e).split())  # one line, whatever the message holds
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
-    if args.json:
-        d = pred.to_dict()
-        brief = None if second is None else second.to_dict()
-        keys = ("score", "label", "bin7", "bin7_label", "probabilities")
-        d[other] = None if brief is None else {k: brief[k] for k in keys}
-        d["transcript"] = clip.transcript
-        d["tokens"] = clip.text.extras.tokens
-        print(json.dumps(d, indent=2))
-    else:
-        print(_summary(pred, second if other == "teacher" else None))
-    return 0
-
-
-if __name__ == "__main__":
     sys.exit(main())

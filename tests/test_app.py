@@ -71,14 +71,16 @@ def _write(path: Path, data: bytes) -> Path:
 
 def analyse(client: Client, path: Path, transcript: str = TRANSCRIPT, **controls):
     out = client.predict(handle_file(str(path)), transcript, **{**CONTROLS, **controls}, api_name="/analyse")
-    words, faces, wave, tokens, message, result, score, gates, attention, availability = out
+    words, faces, wave, tokens, message, result, score, contributions, gates, attention, availability = out
     return dict(words=words, faces=faces, wave=wave, tokens=tokens, message=message, result=result, score=score,
-                gates=gates, attention=attention, availability=availability)
+                contributions=contributions, gates=gates, attention=attention, availability=availability)
 
 
 def predict(client: Client, **controls) -> dict:
-    result, score, gates, attention, availability = client.predict(**{**CONTROLS, **controls}, api_name="/predict")
-    return dict(result=result, score=score, gates=gates, attention=attention, availability=availability)
+    result, score, contributions, gates, attention, availability = client.predict(**{**CONTROLS, **controls},
+                                                                                   api_name="/predict")
+    return dict(result=result, score=score, contributions=contributions, gates=gates, attention=attention,
+                availability=availability)
 
 
 @pytest.fixture(scope="module")

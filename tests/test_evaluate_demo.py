@@ -178,9 +178,9 @@ def test_predictor_shows_the_card_when_present(run):
     had = card.read_text() if card.exists() else None
     try:
         card.write_text("# the card\n")
-        assert p.model_card() == "# the card\n"
+        assert p.card_file().read_text() == "# the card\n"
         card.unlink()
-        assert "### Limits" in p.model_card()  # the generated summary stays as the fallback
+        assert p.card_file() is None  # the app then says how to write one (train/model_card.py owns cards)
     finally:
         if had is not None:
             card.write_text(had)

@@ -1,4 +1,5 @@
-"""Predictor and `python -m aumdf.predict`: batch conversion, availability, toggles, seeds, checkpoints, CLI errors.
+"""Predictor and `python -m aumdf.predict`: batch conversion, availability, toggles, seeds, Shapley
+contributions, checkpoints, CLI errors.
 
 The model tests run on features the test builds (fast, no extractor); the end-to-end ones run the
 project's real extractors on a clip the test encodes (marked slow only where they take long).
@@ -20,6 +21,8 @@ from aumdf.config import AUMDFConfig
 from aumdf.inputs import batch_from_features, frames_used
 from aumdf.model import AUMDF
 from aumdf.predict import InputError, Predictor, bin7, parse_modalities, resolve_checkpoints, sentiment_label
+from aumdf.shapley import ALL_SUBSETS, contributions, shapley_values, subset_row
+from aumdf.types import MODALITIES
 from features.spec import FeatureSpec, ModalitySpec
 from features.types import ClipFeatures, FeatureError, ModalityFeatures
 
@@ -174,9 +177,53 @@ def test_extractor_with_other_features_is_refused(tmp_path):
         Predictor.from_checkpoint(tiny_checkpoint(tmp_path), extractor=Other(), device="cpu")
 
 
-def test_model_card_mentions_metadata(predictor):
-    card = predictor.model_card()
-    assert "student" in card and "teacher" in card and "Limits" in card
+def test_model_card_file_is_found_beside_the_pair(tmp_path):
+    root = tiny_checkpoint(tmp_path / "pair")
+    assert Predictor.from_checkpoint(root, device="cpu").card_file() is None
+    (root / "MODEL_CARD.md").write_text("# card\n")
+    assert Predictor.from_checkpoint(root, device="cpu").card_file() == root / "MODEL_CARD.md"
+    assert Predictor.from_checkpoint(root / "student", device="cpu").card_file() == root / "MODEL_CARD.md"
+
+
+# ------------------------------------------------------------------ Shapley
+def test_shapley_values_known_answers():
+    empty = frozenset()
+    additive = {frozenset(s): sum({"text": 1.0, "audio": -2.0, "vision": 0.5}[m] for m in s) for s in ALL_SUBSETS}
+    assert shapley_values(additive) == pytest.approx({"text": 1.0, "audio": -2.0, "vision": 0.5})
+    # a pure interaction of text and audio is split evenly; vision, which changes nothing, gets 0
+    pair = {s: 1.0 if {"text", "audio"} <= s else 0.0 for s in ALL_SUBSETS}
+    assert shapley_values(pair) == pytest.approx({"text": 0.5, "audio": 0.5, "vision": 0.0})
+    # all three needed: a third each; the values always add up to v(all) - v(empty)
+    trio = {s: 3.0 if len(s) == 3 else 0.0 for s in ALL_SUBSETS}
+    assert shapley_values(trio) == pytest.approx({"text": 1.0, "audio": 1.0, "vision": 1.0})
+    assert len(ALL_SUBSETS) == 8 and ALL_SUBSETS[0] == empty and ALL_SUBSETS[subset_row(MODALITIES)] == frozenset(MODALITIES)
+    c = contributions(pair, on=("text", "vision"))  # audio switched off: not a player
+    assert c.phi == {"text": 0.0, "audio": 0.0, "vision": 0.0} and c.score == 0.0
+
+
+@pytest.mark.parametrize("on, drop_rate", [(None, 0.0), (("text", "audio"), 0.0), (("vision",), 0.0), (None, 0.4)])
+def test_contributions_add_up_to_score_minus_baseline(predictor, on, drop_rate):
+    clip = fake_clip(lengths=(5, 20, 9), seed=3)
+    p = predictor.predict(clip, on, drop_rate=drop_rate, seed=2)
+    c = p.contributions
+    assert c.baseline + sum(c.phi.values()) == pytest.approx(p.score, abs=1e-5)
+    assert c.score == pytest.approx(p.score, abs=1e-6)
+    for m in MODALITIES:
+        if p.availability[m].state != "present":
+            assert c.phi[m] == 0.0
+    # each subset's value is what the model gives on that subset alone (same frames dropped)
+    for name, subset in (("{l}", ("text",)), ("{a,v}", ("audio", "vision"))):
+        wanted = tuple(m for m in subset if on is None or m in on)
+        if wanted:
+            alone = predictor.predict(clip, wanted, drop_rate=drop_rate, seed=2).score
+            assert c.subsets[name] == pytest.approx(alone, abs=1e-5)
+    assert set(p.to_dict()["contributions"]["phi"]) == set(MODALITIES)
+
+
+def test_missing_modality_contributes_nothing(predictor):
+    p = predictor.predict(fake_clip(missing={"audio": "no audio stream"}))
+    assert p.contributions.phi["audio"] == 0.0
+    assert p.contributions.baseline + sum(p.contributions.phi.values()) == pytest.approx(p.score, abs=1e-5)
 
 
 # ---------------------------------------------------------------------- CLI
@@ -221,12 +268,9 @@ def real_checkpoint(tmp_path_factory) -> Path:
     return tiny_checkpoint(tmp_path_factory.mktemp("real"), spec)
 
 
-def test_default_extractor_rebuilds_the_checkpoints_features(real_checkpoint):
-    from aumdf.checkpoint import read_checkpoint_config
-    from aumdf.predict import default_extractor
-
-    _, spec, _ = read_checkpoint_config(real_checkpoint / "student")
-    assert spec.diff(default_extractor(spec).feature_spec()) == []
+def test_predictor_builds_the_checkpoints_extractors(real_checkpoint):
+    p = Predictor.from_checkpoint(real_checkpoint, device="cpu")
+    assert p.spec.diff(p.extractor.feature_spec()) == []
 
 
 @pytest.mark.slow
@@ -242,11 +286,16 @@ def test_cli_prints_the_prediction_as_json(real_checkpoint, tmp_path):
     assert d["availability"]["vision"]["state"] == "switched off" and d["availability"]["text"]["state"] == "present"
     assert d["modalities"] == ["text", "audio"] and d["drop_rate"] == 0.2 and d["seed"] == 3
     assert np.isfinite(d["teacher"]["score"]) and d["tokens"] == TRANSCRIPT.split()
+    assert d["transcript"] == TRANSCRIPT
+    c = d["contributions"]
+    assert c["phi"]["vision"] == 0.0  # switched off
+    assert c["baseline"] + sum(c["phi"].values()) == pytest.approx(d["score"], abs=1e-4)
     assert d["attention_shapes"]["text"][2] == len(TRANSCRIPT.split())
     assert set(d["gates"]) == {"text>audio", "text>vision", "audio>text", "audio>vision", "vision>text", "vision>audio"}
     # the plain summary names every modality's state
     r = run_cli(str(clip), "--checkpoint", str(real_checkpoint), "--transcript", TRANSCRIPT, "--modalities", "audio")
     assert r.returncode == 0 and "student: score" in r.stdout and "switched off" in r.stdout
+    assert "contribution" in r.stdout and "baseline" in r.stdout
 
 
 @pytest.mark.gpu

@@ -7,7 +7,7 @@ Reads <checkpoint>/eval/demo_eval.json (train/evaluate_demo.py), the teacher's a
 (model size, best epoch, the training configuration), and, when present, the training run's metrics.json
 and train_config.json (in --run, default the checkpoint folder itself: `train.distill` writes them beside
 teacher/ and student/) and the corpus's manifest.json (sample counts). The app's model-card tab shows the
-file (`aumdf.predict.Predictor.model_card`). Nothing in the card is typed by hand: rerun both commands after
+file (`Predictor.card_file` finds it). Nothing in the card is typed by hand: rerun both commands after
 retraining.
 """
 
