@@ -175,9 +175,17 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return {f.name: plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.init}
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults shown after each help (not None: the help says what happens then); description and epilog
+    (often a module docstring) keep their lines."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def build_parser(cls: type, defaults: Any = None, *, prog: str | None = None, description: str | None = None,
                  epilog: str | None = None, config_file: bool = False,
-                 formatter_class: type = argparse.ArgumentDefaultsHelpFormatter) -> argparse.ArgumentParser:
+                 formatter_class: type = HelpFormatter) -> argparse.ArgumentParser:
     """An ArgumentParser with one argument per field (plus --config FILE when `config_file`)."""
     p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog, formatter_class=formatter_class)
     if config_file:

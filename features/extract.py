@@ -6,69 +6,91 @@ One clip (prints what was found per modality: shape, present or missing and why,
 A dataset (parallel, progress bar, resumable; see docs/features.md for the output format):
     python -m features.extract --clips videos/ --transcripts labels.csv --out data/mine --workers 2
 
-The transcripts CSV needs an id column (`id`, or `video_id` + `clip_id` joined by "_") matching the
-clip file names without extension, and a `text` column; `label` and `mode`/`split` are optional.
-Per-clip results are kept under OUT/parts/, so an interrupted run continues where it stopped; the
-split files OUT/{split}.npz and OUT/feature_spec.json are (re)packed at the end.
+The transcripts CSV (features.transcripts) needs an id column (`id`, or `video_id` + `clip_id` joined
+by "_") matching the clip file names without extension, and a `text` column; `label` and
+`mode`/`split` are optional. Per-clip results are kept under OUT/parts/, so an interrupted run
+continues where it stopped; the feature folder (features.feature_files: OUT/{split}.npz and
+OUT/feature_spec.json) is (re)packed at the end.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import os
 import re
 import sys
 import time
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from features.cli import arg, parse_config
+from features.feature_files import DataError, SplitArrays, pad, write_folder
 from features.spec import MODALITIES, FeatureSpec
+from features.transcripts import TranscriptRow, read_transcripts
 from features.types import AudioExtras, ClipFeatures, FeatureError, TextExtras, VisionExtras
 
 MEDIA_EXTS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".flv", ".mpg", ".mpeg", ".m4v",
               ".wav", ".mp3", ".flac", ".m4a")
-SPLIT_NAMES = {"train": "train", "valid": "valid", "val": "valid", "dev": "valid", "validation": "valid", "test": "test"}
+_EXTRACTORS = "extractors"
+_DATASET = "dataset mode"
 
 
 # ------------------------------------------------------------------ options
-def add_extractor_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("extractors")
-    g.add_argument("--layout", choices=["unaligned", "aligned"], default="unaligned")
-    g.add_argument("--max-lens", type=int, nargs=3, metavar=("TEXT", "AUDIO", "VISION"), default=None,
-                   help="sequence caps (default 25 150 100 unaligned, 50 50 50 aligned)")
-    g.add_argument("--vectors", default=None,
-                   help="GloVe/word2vec/.kv file (default $AUMDF_WORD_VECTORS, else GloVe 6B 50-d)")
-    g.add_argument("--face-embedder", choices=["fer", "onet", "facenet"], default="fer",
-                   help="fer: this project's FER2013 network (default); onet: MTCNN's ONet; facenet: needs --face-weights")
-    g.add_argument("--face-weights", default=None, help="weights for fer (dir or .safetensors) or facenet (state dict)")
-    g.add_argument("--fps", type=float, default=5.0, help="video frames sampled per second (default 5)")
-    g.add_argument("--max-side", type=int, default=480, help="longest side of decoded frames (default 480)")
-    g.add_argument("--no-asr", action="store_true", help="never run the speech recogniser")
-    g.add_argument("--device", default="cpu")
+@dataclass
+class ExtractorOptions:
+    """How the extractors are built (ClipExtractor.build); also what the worker processes rebuild them from."""
+
+    layout: Literal["unaligned", "aligned"] = arg("unaligned", "unaligned (each modality its own frames) or aligned "
+                                                               "(one frame per word)", group=_EXTRACTORS)
+    max_lens: tuple[int, int, int] | None = arg(None, "sequence caps (default 25 150 100 unaligned, 50 50 50 aligned)",
+                                                metavar=("TEXT", "AUDIO", "VISION"), group=_EXTRACTORS)
+    vectors: str | None = arg(None, "GloVe/word2vec/.kv file (default $AUMDF_WORD_VECTORS, else GloVe 6B 50-d)",
+                              group=_EXTRACTORS)
+    face_embedder: Literal["fer", "onet", "facenet"] = arg(
+        "fer", "fer: this project's FER2013 network; onet: MTCNN's ONet; facenet: needs --face-weights",
+        group=_EXTRACTORS)
+    face_weights: str | None = arg(None, "weights for fer (dir or .safetensors) or facenet (state dict)",
+                                   group=_EXTRACTORS)
+    fps: float = arg(5.0, "video frames sampled per second", group=_EXTRACTORS)
+    max_side: int = arg(480, "longest side of decoded frames", group=_EXTRACTORS)
+    asr: bool = arg(True, "run the speech recogniser when no transcript is given (--no-asr: never)", group=_EXTRACTORS)
+    asr_model: str | None = arg(None, "your own faster-whisper model folder (default $AUMDF_ASR_MODEL, else Whisper "
+                                      "base)", group=_EXTRACTORS)
+    device: str = arg("cpu", "cpu | cuda | cuda:N", group=_EXTRACTORS)
 
 
-def build_extractor(args: argparse.Namespace):
+@dataclass
+class ExtractConfig(ExtractorOptions):
+    clip: str | None = arg(None, "one audio or video file", positional=True)
+    transcript: str | None = arg(None, "what is said in the clip (else speech recognition)")
+    json: bool = arg(False, "print the per-modality report as JSON")
+    clips: str | None = arg(None, "folder of clips (searched recursively)", group=_DATASET)
+    transcripts: str | None = arg(None, "CSV with id, text[, label, mode]", group=_DATASET)
+    out: str | None = arg(None, "output folder: {split}.npz + feature_spec.json (+ parts/, skipped.json)", group=_DATASET)
+    workers: int = arg(min(2, os.cpu_count() or 1), "worker processes", group=_DATASET)
+    limit: int = arg(0, "only the first N rows (a trial run)", group=_DATASET)
+    id_column: str | None = arg(None, "id column (default id, else video_id + clip_id)", group=_DATASET)
+    text_column: str = arg("text", "transcript column", group=_DATASET)
+
+    def options(self) -> ExtractorOptions:
+        return ExtractorOptions(**{f.name: getattr(self, f.name) for f in fields(ExtractorOptions)})
+
+
+def build_extractor(o: ExtractorOptions):
     from features.pipeline import ClipExtractor
 
     try:
         return ClipExtractor.build(
-            vectors=args.vectors, embedder=args.face_embedder, face_weights=args.face_weights, fps=args.fps,
-            device=args.device, layout=args.layout, max_lens=args.max_lens, recognise_speech=not args.no_asr,
-            max_side=args.max_side,
+            vectors=o.vectors, embedder=o.face_embedder, face_weights=o.face_weights, fps=o.fps, device=o.device,
+            layout=o.layout, max_lens=o.max_lens, recognise_speech=o.asr, max_side=o.max_side, asr_model=o.asr_model,
         )
     except FeatureError as e:
-        if args.face_embedder == "fer" and "face-expression" in str(e):
+        if o.face_embedder == "fer" and "face-expression" in str(e):
             raise FeatureError(f"{e} Or use --face-embedder onet, which needs no training.") from e
         raise
-
-
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("layout", "max_lens", "vectors", "face_embedder", "face_weights", "fps", "max_side", "no_asr", "device")
-    return {k: getattr(args, k) for k in keys}
 
 
 # ------------------------------------------------------------------ one clip
@@ -121,34 +143,6 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:150]
 
 
-def read_transcripts(path: Path, id_column: str | None = None, text_column: str = "text") -> list[dict[str, str]]:
-    """Rows {id, text, label, split} from a CSV (see the module docstring for the columns)."""
-    try:
-        with open(path, newline="", encoding="utf8") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as e:
-        raise FeatureError(f"cannot read the transcripts CSV {path}: {e}") from e
-    if not rows:
-        raise FeatureError(f"{path} has no rows")
-    cols = set(rows[0])
-    if id_column is None:
-        if "id" in cols:
-            id_column = "id"
-        elif {"video_id", "clip_id"} <= cols:
-            id_column = "video_id+clip_id"
-        else:
-            raise FeatureError(f"{path}: no id column (expected 'id', or 'video_id' and 'clip_id'); columns: {sorted(cols)}")
-    if text_column not in cols:
-        raise FeatureError(f"{path}: no {text_column!r} column; columns: {sorted(cols)}")
-    out = []
-    for r in rows:
-        rid = f"{r['video_id']}_{r['clip_id']}" if id_column == "video_id+clip_id" else r[id_column]
-        split = (r.get("mode") or r.get("split") or "").strip().lower()
-        out.append({"id": rid.strip(), "text": r[text_column] or "", "label": (r.get("label") or "").strip(),
-                    "split": SPLIT_NAMES.get(split, split or "all")})
-    return out
-
-
 _WORKER: dict[str, Any] = {}
 
 
@@ -156,7 +150,7 @@ def _init_worker(options: dict[str, Any]) -> None:
     import torch
 
     torch.set_num_threads(1)  # one core per worker process; parallelism comes from the workers
-    _WORKER["extractor"] = build_extractor(argparse.Namespace(**options))
+    _WORKER["extractor"] = build_extractor(ExtractorOptions(**options))
 
 
 def _clip_arrays(clip: ClipFeatures) -> dict[str, np.ndarray]:
@@ -199,52 +193,40 @@ def _index_clips(clips_dir: Path) -> dict[str, Path]:
     return found
 
 
-def pack(out_dir: Path, rows: list[dict[str, str]], spec: FeatureSpec, class_names: list[str]) -> dict[str, int]:
-    """Write OUT/{split}.npz (back-padded arrays, lengths, times, reasons, labels, ids) + feature_spec.json."""
+def pack(out_dir: Path, rows: list[TranscriptRow], spec: FeatureSpec, class_names: list[str]) -> dict[str, Any]:
+    """Write the feature folder (features.feature_files): per split the arrays padded to the spec's max_len,
+    lengths, labels, ids and the columns {m}_times, {m}_missing, durations; returns counts and a summary."""
     parts = out_dir / "parts"
-    by_split: dict[str, list[tuple[dict, dict]]] = {}
+    by_split: dict[str, list[tuple[TranscriptRow, dict]]] = {}
     for r in rows:
-        p = parts / f"{_safe(r['id'])}.npz"
+        p = parts / f"{_safe(r.id)}.npz"
         if p.is_file():
             with np.load(p, allow_pickle=False) as z:
-                by_split.setdefault(r["split"], []).append((r, {k: z[k] for k in z.files}))
-    counts: dict[str, Any] = {}
+                by_split.setdefault(r.split, []).append((r, {k: z[k] for k in z.files}))
     summary = _summary([a for items in by_split.values() for _, a in items])
+    splits = {}
     for split, items in by_split.items():
-        n = len(items)
-        arrays: dict[str, np.ndarray] = {}
+        feats, lengths, columns = {}, {}, {}
         for m in MODALITIES:
-            L, d = spec[m].max_len, spec[m].dim
-            vals = np.zeros((n, L, d), np.float32)
-            times = np.zeros((n, L, 2), np.float32)
-            lengths = np.zeros(n, np.int64)
-            for i, (_, a) in enumerate(items):
-                v = a[f"{m}_values"][:L]
-                vals[i, : len(v)], times[i, : len(v)], lengths[i] = v, a[f"{m}_times"][:L], len(v)
-            arrays[m], arrays[f"{m}_times"], arrays[f"{m}_lengths"] = vals, times, lengths
-            arrays[f"{m}_missing"] = np.array([str(a[f"{m}_missing"]) for _, a in items])
-        labels = []
-        for r, _ in items:
-            lab = r["label"]
-            if class_names:
-                labels.append(class_names.index(lab) if lab in class_names else -1)
-            else:
-                try:
-                    labels.append(float(lab))
-                except ValueError:
-                    labels.append(float("nan"))
-        arrays["labels"] = np.array(labels, np.int64 if class_names else np.float32)
-        arrays["ids"] = np.array([r["id"] for r, _ in items])
-        arrays["durations"] = np.array([float(a["duration"]) for _, a in items], np.float32)
-        tmp = out_dir / f".{split}.tmp.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, out_dir / f"{split}.npz")
-        counts[split] = n
-    meta = spec.to_dict()
+            L = spec[m].max_len
+            feats[m], lengths[m] = pad([a[f"{m}_values"] for _, a in items], spec[m].dim, width=L)
+            columns[f"{m}_times"] = pad([a[f"{m}_times"] for _, a in items], 2, width=L)[0]
+            columns[f"{m}_missing"] = np.array([str(a[f"{m}_missing"]) for _, a in items])
+        columns["durations"] = np.array([float(a["duration"]) for _, a in items], np.float32)
+        labels = np.array([_label(r.label, class_names) for r, _ in items], np.int64 if class_names else np.float32)
+        splits[split] = SplitArrays(feats, lengths, labels, [r.id for r, _ in items], columns)
+    write_folder(out_dir, splits, spec, class_names)
+    return {"splits": {s: len(a) for s, a in splits.items()}, **summary}
+
+
+def _label(label: str, class_names: list[str]) -> float | int:
+    """A CSV label as the feature file stores it: a class index (-1 unknown) or a score (NaN when absent)."""
     if class_names:
-        meta["class_names"] = class_names
-    (out_dir / "feature_spec.json").write_text(json.dumps(meta, indent=2))
-    return {"splits": counts, **summary}
+        return class_names.index(label) if label in class_names else -1
+    try:
+        return float(label)
+    except ValueError:
+        return float("nan")
 
 
 def _summary(parts: list[dict[str, np.ndarray]]) -> dict[str, Any]:
@@ -261,76 +243,81 @@ def _summary(parts: list[dict[str, np.ndarray]]) -> dict[str, Any]:
             "oov": {"words": sum(oov.values()), "of_tokens": tokens, "most_common": dict(oov.most_common(20))}}
 
 
-def run_dataset(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def _plan(cfg: ExtractConfig, rows: list[TranscriptRow], found: dict[str, Path], parts: Path
+          ) -> tuple[list[tuple[str, str, str, str]], dict[str, str], int]:
+    """(jobs still to do, rows skipped with why, rows already extracted)."""
+    jobs, skipped, done = [], {}, 0
+    for r in rows:
+        path, part = found.get(r.id), parts / f"{_safe(r.id)}.npz"
+        if path is None:
+            skipped[r.id] = "no clip file with this name in --clips"
+        elif part.is_file():
+            done += 1
+        else:
+            jobs.append((r.id, str(path), r.text, str(part)))
+    return jobs, skipped, done
 
-    clips_dir, out_dir = Path(args.clips), Path(args.out)
-    if not clips_dir.is_dir():
-        raise FeatureError(f"--clips {clips_dir} is not a folder")
-    rows = read_transcripts(Path(args.transcripts), args.id_column, args.text_column)
-    if args.limit:
-        rows = rows[: args.limit]
-    found = _index_clips(clips_dir)
-    skipped: dict[str, str] = {}
-    jobs = []
-    parts = out_dir / "parts"
-    parts.mkdir(parents=True, exist_ok=True)
 
-    # the spec of this run must match the spec of any parts already on disk (resume safety)
-    extractor = build_extractor(args)  # also fails early, before any worker starts, on bad options
-    spec = extractor.feature_spec()
+def _check_resume(out_dir: Path, parts: Path, spec: FeatureSpec) -> None:
+    """The spec of this run must match the spec of any parts already on disk (resume safety)."""
     spec_file = parts / "feature_spec.json"
     if spec_file.is_file():
-        old = FeatureSpec.from_dict(json.loads(spec_file.read_text()))
-        diff = old.diff(spec)
+        diff = FeatureSpec.from_dict(json.loads(spec_file.read_text())).diff(spec)
         if diff:
             raise FeatureError(f"{out_dir} holds features made with other settings ({'; '.join(diff)}); "
                                "use another --out, or delete its parts/ folder to start over")
     spec_file.write_text(json.dumps(spec.to_dict(), indent=2))
 
-    done = 0
-    for r in rows:
-        path = found.get(r["id"])
-        part = parts / f"{_safe(r['id'])}.npz"
-        if path is None:
-            skipped[r["id"]] = "no clip file with this name in --clips"
-        elif part.is_file():
-            done += 1
-        else:
-            jobs.append((r["id"], str(path), r["text"], str(part)))
-    listed = {r["id"] for r in rows}
-    unlisted = sorted(s for s in found if s not in listed)
-    print(f"{len(rows)} rows, {len(found)} clips found, {done} already extracted, {len(jobs)} to do, "
-          f"{len(skipped)} without a clip", file=sys.stderr)
 
-    t0 = time.perf_counter()
-    if jobs:
-        bar = tqdm(total=len(jobs), desc="extracting", unit="clip", file=sys.stderr)
-        if args.workers <= 1:
-            _WORKER["extractor"] = extractor
-            for job in jobs:
-                rid, why = _extract_one(job)
+def _run_jobs(jobs: list[tuple[str, str, str, str]], cfg: ExtractConfig, extractor: Any, skipped: dict[str, str]) -> None:
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(jobs), desc="extracting", unit="clip", file=sys.stderr)
+    if cfg.workers <= 1:
+        _WORKER["extractor"] = extractor
+        for job in jobs:
+            rid, why = _extract_one(job)
+            if why:
+                skipped[rid] = why
+            bar.update(1)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # spawn, not fork: forked torch/OpenMP state can deadlock the workers
+        with ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_init_worker, initargs=(asdict(cfg.options()),)) as pool:
+            for fut in as_completed([pool.submit(_extract_one, j) for j in jobs]):
+                rid, why = fut.result()
                 if why:
                     skipped[rid] = why
                 bar.update(1)
-        else:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor, as_completed
+    bar.close()
 
-            # spawn, not fork: forked torch/OpenMP state can deadlock the workers
-            with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"),
-                                     initializer=_init_worker, initargs=(_options(args),)) as pool:
-                futures = [pool.submit(_extract_one, j) for j in jobs]
-                for fut in as_completed(futures):
-                    rid, why = fut.result()
-                    if why:
-                        skipped[rid] = why
-                    bar.update(1)
-        bar.close()
-    labels = [r["label"] for r in rows if r["label"]]
-    class_names = []
-    if labels and any(not _is_number(x) for x in labels):
-        class_names = sorted(set(labels))
+
+def run_dataset(cfg: ExtractConfig) -> int:
+    clips_dir, out_dir = Path(cfg.clips), Path(cfg.out)
+    if not clips_dir.is_dir():
+        raise FeatureError(f"--clips {clips_dir} is not a folder")
+    rows = read_transcripts(Path(cfg.transcripts), cfg.id_column, cfg.text_column)
+    if cfg.limit:
+        rows = rows[: cfg.limit]
+    found = _index_clips(clips_dir)
+    parts = out_dir / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    extractor = build_extractor(cfg.options())  # also fails early, before any worker starts, on bad options
+    spec = extractor.feature_spec()
+    _check_resume(out_dir, parts, spec)
+    jobs, skipped, done = _plan(cfg, rows, found, parts)
+    listed = {r.id for r in rows}
+    unlisted = sorted(s for s in found if s not in listed)
+    print(f"{len(rows)} rows, {len(found)} clips found, {done} already extracted, {len(jobs)} to do, "
+          f"{len(skipped)} without a clip", file=sys.stderr)
+    t0 = time.perf_counter()
+    if jobs:
+        _run_jobs(jobs, cfg, extractor, skipped)
+    labels = [r.label for r in rows if r.label]
+    class_names = sorted(set(labels)) if labels and any(not _is_number(x) for x in labels) else []
     packed = pack(out_dir, rows, spec, class_names)
     (out_dir / "skipped.json").write_text(json.dumps(skipped, indent=2))
     report = {
@@ -350,41 +337,32 @@ def _is_number(x: str) -> bool:
 
 
 # ------------------------------------------------------------------ entry point
+def _check_mode(cfg: ExtractConfig, parser) -> None:
+    if cfg.clips or cfg.transcripts or cfg.out:
+        missing = [f"--{k}" for k in ("clips", "transcripts", "out") if not getattr(cfg, k)]
+        if missing or cfg.clip:
+            parser.error("dataset mode needs --clips, --transcripts and --out (and no CLIP argument)"
+                         + (f"; missing {', '.join(missing)}" if missing else ""))
+    elif not cfg.clip:
+        parser.error("give a CLIP file, or --clips/--transcripts/--out for a dataset")
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m features.extract", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    p.add_argument("clip", nargs="?", help="one audio or video file")
-    p.add_argument("--transcript", default=None, help="what is said in the clip (else speech recognition)")
-    p.add_argument("--json", action="store_true", help="print the per-modality report as JSON")
-    g = p.add_argument_group("dataset mode")
-    g.add_argument("--clips", help="folder of clips (searched recursively)")
-    g.add_argument("--transcripts", help="CSV with id, text[, label, mode]")
-    g.add_argument("--out", help="output folder: {split}.npz + feature_spec.json (+ parts/, skipped.json)")
-    g.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    g.add_argument("--limit", type=int, default=0, help="only the first N rows (a trial run)")
-    g.add_argument("--id-column", default=None)
-    g.add_argument("--text-column", default="text")
-    add_extractor_args(p)
-    args = p.parse_args(argv)
+    cfg = parse_config(ExtractConfig, argv, check=_check_mode, prog="python -m features.extract",
+                       description=__doc__.split("\n")[0], epilog=__doc__)
     try:
-        if args.clips or args.transcripts or args.out:
-            missing = [f"--{k}" for k in ("clips", "transcripts", "out") if not getattr(args, k)]
-            if missing or args.clip:
-                p.error("dataset mode needs --clips, --transcripts and --out (and no CLIP argument)"
-                        + (f"; missing {', '.join(missing)}" if missing else ""))
-            return run_dataset(args)
-        if not args.clip:
-            p.error("give a CLIP file, or --clips/--transcripts/--out for a dataset")
-        extractor = build_extractor(args)
-        clip = extractor.extract(args.clip, transcript=args.transcript)
+        if cfg.clips:
+            return run_dataset(cfg)
+        extractor = build_extractor(cfg.options())
+        clip = extractor.extract(cfg.clip, transcript=cfg.transcript)
         s = summarize(clip)
-        if args.json:
+        if cfg.json:
             s["feature_spec"] = extractor.feature_spec().to_dict()
             print(json.dumps(s, indent=2))
         else:
             _print_human(s)
         return 0
-    except FeatureError as e:
+    except (FeatureError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

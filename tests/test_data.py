@@ -193,6 +193,7 @@ def test_feature_files_skip_unlabelled_and_remap_class_names(tmp_path):
 def test_reads_what_features_extract_packs(tmp_path):
     """The contract with features.extract: its packed split files load unchanged."""
     from features.extract import pack
+    from features.transcripts import TranscriptRow
     from features.spec import FeatureSpec, ModalitySpec
 
     spec = FeatureSpec(**{m: ModalitySpec(m, d, "unaligned", t, "test") for m, d, t in
@@ -212,7 +213,7 @@ def test_reads_what_features_extract_packs(tmp_path):
             part[f"{m}_seconds"] = np.array(0.1, np.float32)
         part["duration"] = np.array(2.0, np.float32)
         np.savez(tmp_path / "parts" / f"{rid}.npz", **part)
-        rows.append({"id": rid, "split": split, "label": "" if i == 2 else str(i / 4 - 1)})
+        rows.append(TranscriptRow(rid, "", "" if i == 2 else str(i / 4 - 1), split))
     pack(tmp_path, rows, spec, [])
     got = load_dataset("mosi", tmp_path)
     assert got.layout == "features" and got.feature_spec == spec

@@ -10,7 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from features.extract import main, read_transcripts
+from features.extract import main
+from features.feature_files import DataError
+from features.transcripts import TranscriptRow, read_transcripts
 from tests.media import ROOT_DIR, astronaut_frame, text_cache, voiced_tone, write_audio, write_video  # noqa: F401
 
 ONET = ["--face-embedder", "onet", "--no-asr"]
@@ -101,11 +103,9 @@ def test_dataset_run_resumes_and_loads_for_training(clip_dir, tmp_path, text_cac
 def test_read_transcripts_columns(tmp_path):
     p = tmp_path / "mosei.csv"
     p.write_text("video_id,clip_id,text,label,mode\nabc,3,hello,1.0,dev\n")
-    assert read_transcripts(p) == [{"id": "abc_3", "text": "hello", "label": "1.0", "split": "valid"}]
+    assert read_transcripts(p) == [TranscriptRow(id="abc_3", text="hello", label="1.0", split="valid")]
     (tmp_path / "bad.csv").write_text("name,words\nx,y\n")
-    from features.types import FeatureError
-
-    with pytest.raises(FeatureError, match="no id column"):
+    with pytest.raises(DataError, match="no id column"):
         read_transcripts(tmp_path / "bad.csv")
 
 
