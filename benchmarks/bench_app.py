@@ -15,7 +15,6 @@ the scores mean nothing (and are not reported).
 from __future__ import annotations
 
 import argparse
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import format_table, machine, median, p95
+from tests.conftest import free_port
 
 TOGGLES = [  # the controls a user flips, in turn (text, audio, visual, drop rate)
     (True, False, True, 0.0), (True, True, False, 0.0), (False, True, True, 0.0), (True, True, True, 0.3),
@@ -79,7 +79,7 @@ def run(repeats: int = 5, toggles: int = 40, checkpoint: str | None = None) -> l
 
         # --- per toggle, through the app's handler code path without HTTP
         demo = app.build_demo(predictor)
-        port = _free_port()
+        port = free_port()
         app.launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
         try:
             client = Client(f"http://127.0.0.1:{port}/", verbose=False)
@@ -124,12 +124,6 @@ def run(repeats: int = 5, toggles: int = 40, checkpoint: str | None = None) -> l
             dict(benchmark="app: toggle, round trip (gradio_client)", metric="p95", value=p95(trip) * 1e3, unit="ms"),
         ]
     return rows
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 if __name__ == "__main__":

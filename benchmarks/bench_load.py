@@ -59,7 +59,7 @@ class AppProcess:
 
 def start_app(checkpoint: str | Path | None, log_dir: Path, timeout: float = 300.0) -> AppProcess:
     """Start the real app on a free port and wait until it answers; raises RuntimeError with its log otherwise."""
-    from tests.demo_support import free_port
+    from tests.conftest import free_port
 
     port = free_port()
     log = log_dir / "app.log"

@@ -1,11 +1,15 @@
-"""Shared fixtures: where the real data lives, and skips that say why."""
+"""Shared fixtures: where the real data lives, skips that say why, a free port, and the demo corpus built
+once per session from generated data (tests/demo_data.py)."""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
+
+from tests.media import text_cache  # noqa: F401  (a session fixture: one word-vector cache for every test)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,12 +21,60 @@ def shared_dir() -> Path | None:
     return cand if cand.is_dir() else None
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the app under test, a benchmark's server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     path = shared_dir()
     if path is None:
         pytest.skip("real data not found: set AUMDF_SHARED or place the shared folder beside the project")
     return path
+
+
+# ------------------------------------------------------------------ the demo corpus from generated data
+
+
+@pytest.fixture(scope="session")
+def fake_data(tmp_path_factory) -> Path:
+    """A raw data folder like $AUMDF_SHARED/data: mosi/, mosei/, ravdess/, fer2013.npz (tests/demo_data.py)."""
+    from tests.demo_data import write_fake_data
+
+    return write_fake_data(tmp_path_factory.mktemp("shared") / "data")
+
+
+@pytest.fixture(scope="session")
+def face_weights(tmp_path_factory) -> Path:
+    """An untrained face-expression network in the checkpoint layout (the builder only needs *a* network)."""
+    from tests.demo_data import fake_face_weights
+
+    return fake_face_weights(tmp_path_factory.mktemp("face") / "face_expression")
+
+
+@pytest.fixture(scope="session")
+def extractors(face_weights):
+    """The app's extractors (train.demo_extract.app_extractor) with the untrained face network."""
+    from train.demo_extract import app_extractor
+
+    return app_extractor(face_weights)
+
+
+@pytest.fixture(scope="session")
+def built(fake_data, extractors, tmp_path_factory):
+    """(corpus folder, manifest) of a demo corpus built from fake_data."""
+    from train import demo_corpus as dc
+
+    out = tmp_path_factory.mktemp("demo")
+    manifest = dc.build(dc.BuildConfig(data_dir=fake_data, out=out, seed=3, composites_per_clip=2, quiet=True),
+                        extractors)
+    return out, manifest
+
+
+# ------------------------------------------------------------------ markers
 
 
 def pytest_collection_modifyitems(config, items):

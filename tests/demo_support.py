@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.conftest import free_port
 from tests.media import astronaut_frame, noface_frame, voiced_tone, write_video
 
 TRANSCRIPT = "i really loved this movie it was great"
@@ -42,14 +43,6 @@ def make_predictor(root: Path, max_seconds: float = 60.0):
     extractor = ClipExtractor.build(embedder="onet")
     tiny_checkpoint(root, extractor.feature_spec())
     return Predictor.from_checkpoint(root, extractor=extractor, device="cpu", max_seconds=max_seconds)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(predictor, **launch_kw):

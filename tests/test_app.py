@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -21,6 +20,7 @@ pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
+from tests.conftest import free_port  # noqa: E402
 from tests.demo_support import TRANSCRIPT, make_clip, make_predictor  # noqa: E402
 
 # gradio's queue trips pandas deprecation warnings that are not ours to fix
@@ -30,12 +30,6 @@ MAX_SECONDS = 5.0  # small limits so the tests can cross them cheaply
 MAX_FILE_SIZE = "1mb"
 CONTROLS = dict(text=True, audio=True, visual=True, drop_rate=0.0, seed=0, model="student", query="text",
                 head="mean", layer="1")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -175,7 +175,7 @@ def test_cli_refuses_bad_checkpoints(corpus, broken, name, message):
                                            ("corrupt_weights", "unreadable or corrupt"),
                                            ("corrupt_config", "not a valid AUMDF checkpoint config")])
 def test_app_refuses_bad_checkpoints_at_start(broken, name, message):
-    from tests.demo_support import free_port
+    from tests.conftest import free_port
 
     r = subprocess.run([sys.executable, "app.py", "--checkpoint", str(broken[name]), "--port", str(free_port()),
                         "--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=240)

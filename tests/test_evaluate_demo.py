@@ -1,6 +1,6 @@
 """The demo-corpus evaluation (train/evaluate_demo.py) and the model card (train/model_card.py): on the tiny
-corpus tests/test_demo_corpus.py builds from generated data, with a checkpoint pair trained for one epoch by
-train.distill; plus known answers for the pure parts."""
+corpus built from generated data (the session fixture `built`, tests/conftest.py), with a checkpoint pair
+trained for one epoch by train.distill; plus known answers for the pure parts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 
 from aumdf.rprm import SUBSETS, subset_name
 from features.feature_files import read_split
-from tests.test_demo_corpus import built, extractors, face_weights, fake_data  # noqa: F401  (module fixtures)
 from train import evaluate_demo as ed
 from train.model_card import CARD_NAME, summary_markdown, training_command, write_model_card
 
@@ -73,7 +72,7 @@ def test_training_command_lists_only_changed_flags():
 
 
 @pytest.fixture(scope="module")
-def run(built, tmp_path_factory) -> Path:  # noqa: F811
+def run(built, tmp_path_factory) -> Path:
     import torch
 
     from train.distill import main
@@ -88,7 +87,7 @@ def run(built, tmp_path_factory) -> Path:  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def evaluated(run, built, extractors):  # noqa: F811
+def evaluated(run, built, extractors):
     corpus, _ = built
     return ed.evaluate_demo(run, corpus, batch_size=4, extractor=extractors)
 
@@ -101,7 +100,7 @@ def _finite_leaves(x, where=""):
         yield where, x
 
 
-def test_every_section_has_its_keys_and_finite_numbers(evaluated, built):  # noqa: F811
+def test_every_section_has_its_keys_and_finite_numbers(evaluated, built):
     corpus, manifest = built
     res = json.loads((Path(evaluated["written"][0])).read_text())
     assert res["format"] == ed.FORMAT and list(res["models"]) == ["teacher", "student"]
@@ -137,7 +136,7 @@ def test_every_section_has_its_keys_and_finite_numbers(evaluated, built):  # noq
     assert res["seconds"]["total"] > 0
 
 
-def test_sentences_score_like_the_predictor(evaluated, run, extractors):  # noqa: F811
+def test_sentences_score_like_the_predictor(evaluated, run, extractors):
     """The sense-check sentences go through the same path as the app: Predictor.predict on text-only input."""
     from aumdf.predict import Predictor
 
@@ -147,7 +146,7 @@ def test_sentences_score_like_the_predictor(evaluated, run, extractors):  # noqa
     assert p.predict(clip).score == pytest.approx(row["student"], abs=1e-5)
 
 
-def test_markdown_and_card_carry_the_numbers(evaluated, run, built):  # noqa: F811
+def test_markdown_and_card_carry_the_numbers(evaluated, run, built):
     res = evaluated
     md = Path(res["written"][1]).read_text()
     assert "composites" in md and "0.762" in md and "81.31" in md
@@ -197,7 +196,7 @@ def test_cli_errors_are_messages(tmp_path, run):
         card_main(["--checkpoint", str(run), "--eval", str(tmp_path / "missing.json")])
 
 
-def test_the_generic_evaluation_runs_on_the_corpus_too(run, built, tmp_path):  # noqa: F811
+def test_the_generic_evaluation_runs_on_the_corpus_too(run, built, tmp_path):
     """The demo corpus is an ordinary dataset: train.evaluate scores it with no special case."""
     from train.evaluate import main as evaluate_main
 
