@@ -122,10 +122,8 @@ def run(repeats: int = 5, embedder: str | None = None, fps: float = 5.0, max_sid
         row("end to end, warm (decode + 3 modalities + layout)", w, c, target=TARGET_S, meets_target=w <= TARGET_S)
         row("real-time factor (end to end / clip length)", w / 10.0, unit="x")
         if asr:
-            from features.text import recognise
-
-            w, c, words = _median_time(lambda: recognise(samples, sr), repeats)
-            row("speech recognition (pocketsphinx, when no transcript)", w, c, words=len(words))
+            w, c, r = _median_time(lambda: ex.recogniser.recognise(samples, sr), repeats)
+            row(f"speech recognition ({r.model}, when no transcript)", w, c, words=len(r.words))
             asr_ex = ClipExtractor(text=ex.text, audio=ex.audio, vision=ex.vision, recognise_speech=True,
                                    max_side=max_side)
             w, c, _ = _median_time(lambda: asr_ex.extract(clip, transcript=None), repeats)

@@ -28,8 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from features.spec import MODALITIES, FeatureSpec, ModalitySpec
-from features.types import (ClipFeatures, ClipInfo, DecodeError, FeatureError, ModalityFeatures, Recognition,
-                            SpecMismatchError)
+from features.types import ClipFeatures, ClipInfo, DecodeError, FeatureError, ModalityFeatures, SpecMismatchError, Word
 
 UNALIGNED_MAX_LENS = (25, 150, 100)
 ALIGNED_MAX_LEN = 50
@@ -82,6 +81,26 @@ def _mismatch_hint(diff: list[str]) -> str:
     return "these settings are fixed by the extractor code; use the version the checkpoint was made with"
 
 
+def _voiced_span(a: ModalityFeatures, duration: float | None) -> tuple[float, float] | None:
+    """Where untimed words are spread: the voiced frames, else the audible ones, else the whole clip."""
+    if a.present:
+        sel = a.extras.voiced if a.extras.voiced.any() else a.extras.active
+        ft = a.extras.frame_times[sel]
+        return (float(ft[0]), float(ft[-1]) + 0.01)
+    return (0.0, float(duration)) if duration else None
+
+
+def _time_transcript(transcript: str, recognised: Sequence[Word]) -> tuple[list[Word], bool]:
+    """The transcript's tokens, timed by edit-distance alignment to the recognised words' tokens."""
+    from features.text import tokenize
+    from features.word_align import time_words
+
+    tokens = tokenize(transcript)
+    heard = [Word(tok, w.start, w.end) for w in recognised for tok in tokenize(w.text)]
+    times, paired = time_words(tokens, heard)
+    return [Word(tok, float(s), float(e)) for tok, (s, e) in zip(tokens, times)], paired > 0
+
+
 def _check_transcript(transcript: Any) -> None:
     if transcript is not None and not isinstance(transcript, str):
         raise FeatureError(f"transcript must be text, got {type(transcript).__name__}")
@@ -93,9 +112,13 @@ class ClipExtractor:
     text / audio / vision: extractor instances (see `build` for defaults from plain options).
     layout: "unaligned" | "aligned"; max_lens: (text, audio, vision) — default (25, 150, 100)
     unaligned, (50, 50, 50) aligned; overflow: "pool" | "truncate" for long audio/vision sequences;
-    recognise_speech: run pocketsphinx when no transcript is given; align_transcript: time a given
-    transcript's words by forced alignment (default: in the aligned layout only; falls back to
-    spreading the words over the voiced span); max_side: longest side of decoded frames (pixels).
+    recognise_speech: run the speech recogniser when no transcript is given; align_transcript: time a
+    given transcript's words by aligning them to the recognised words (default: in the aligned layout
+    only; otherwise, or when nothing is recognised, the words are spread over the voiced span);
+    max_side: longest side of decoded frames (pixels); recogniser: a `features.asr.SpeechRecogniser`
+    (default: the process's shared one for `asr_model`, None -> $AUMDF_ASR_MODEL, else Whisper base);
+    keep_encoder: also keep the recogniser's encoder states (`ClipInfo.encoder_states`) from the same pass,
+    running the recogniser on every clip with audio.
     """
 
     def __init__(
@@ -109,6 +132,9 @@ class ClipExtractor:
         recognise_speech: bool = True,
         align_transcript: bool | None = None,
         max_side: int = 480,
+        recogniser: Any = None,
+        asr_model: str | Path | None = None,
+        keep_encoder: bool = False,
     ) -> None:
         from features.audio import AudioExtractor
         from features.text import TextExtractor
@@ -130,8 +156,18 @@ class ClipExtractor:
             raise FeatureError(f"aligned layout shares one word axis: max_lens must be equal, got {tuple(max_lens)}")
         self.max_lens = tuple(int(m) for m in max_lens)
         self.recognise_speech, self.max_side = recognise_speech, int(max_side)
-        # forced alignment costs ~0.1 s per second of speech: worth it where word times matter
+        # timing a transcript costs a recogniser pass: worth it where word times shape the features
         self.align_transcript = (layout == "aligned") if align_transcript is None else bool(align_transcript)
+        self._recogniser, self.asr_model, self.keep_encoder = recogniser, asr_model, bool(keep_encoder)
+
+    @property
+    def recogniser(self):
+        """The speech recogniser, resolved on first use (its model loads on its first clip)."""
+        if self._recogniser is None:
+            from features.asr import shared_recogniser
+
+            self._recogniser = shared_recogniser(self.asr_model)
+        return self._recogniser
 
     @classmethod
     def build(
@@ -301,8 +337,6 @@ class ClipExtractor:
         reasons: why a None input is absent (default "no audio track" / "no video frames").
         vision: vision features already extracted (e.g. streamed by `extract`), used instead of frames.
         """
-        from features.text import align, recognise, recogniser_available
-
         _check_transcript(transcript)
         t0 = time.perf_counter()
         reasons = dict(reasons or {})
@@ -325,39 +359,7 @@ class ClipExtractor:
 
         if duration is None and v.present:
             duration = float(v.times[-1, 1])
-        words = None
-        has_text = transcript is not None and transcript.strip() != ""
-        if has_text and self.align_transcript and a.present and a.extras.voiced.any():
-            t = time.perf_counter()
-            words = align(*audio, transcript)
-            meta.align_seconds = time.perf_counter() - t
-            meta.aligned_words = words is not None
-        if not has_text:
-            if not a.present:
-                text_reason = f"no transcript given, and no speech to recognise ({a.missing_reason})"
-            elif not self.recognise_speech:
-                text_reason = "no transcript given (speech recognition is off)"
-            elif not recogniser_available():
-                text_reason = "no transcript given and no offline speech recogniser installed (pip install pocketsphinx)"
-            else:
-                t = time.perf_counter()
-                words = recognise(*audio)
-                meta.recognise_seconds = time.perf_counter() - t
-                meta.recognition = Recognition(" ".join(w.text for w in words), list(words), model="pocketsphinx")
-                text_reason = "the speech recogniser found no words"
-        span = None
-        if a.present:
-            # words are spread over the voiced part, or over the audible part when nothing is voiced
-            sel = a.extras.voiced if a.extras.voiced.any() else a.extras.active
-            ft = a.extras.frame_times[sel]
-            span = (float(ft[0]), float(ft[-1]) + 0.01)
-        elif duration:
-            span = (0.0, float(duration))
-        if has_text or words:
-            tx = self.text.extract(transcript if has_text else None, words, span)
-        else:
-            tx = ModalityFeatures.missing("text", self.text.dim, text_reason)
-        tx.seconds += (meta.recognise_seconds or 0.0) + (meta.align_seconds or 0.0)
+        tx = self._text(transcript, audio, a, duration, meta)
 
         if self.layout == "unaligned":
             tx, a, v = self._unaligned(tx, a, v)
@@ -365,6 +367,38 @@ class ClipExtractor:
             tx, a, v = self._aligned(tx, a, v)
         meta.seconds = time.perf_counter() - t0
         return ClipFeatures(text=tx, audio=a, vision=v, duration=float(duration or 0.0), info=meta)
+
+    # ---------------------------------------------------------------- words
+    def _text(self, transcript: str | None, audio, a: ModalityFeatures, duration, info: ClipInfo) -> ModalityFeatures:
+        """The text modality: a given transcript (timed by the recognised words when aligning), else the
+        recognised words; missing with the reason when there are none."""
+        has_text = transcript is not None and transcript.strip() != ""
+        rec = None
+        if a.present and self.recognise_speech and (not has_text or self.align_transcript or self.keep_encoder):
+            t = time.perf_counter()
+            rec, states = self.recogniser.recognise(*audio, keep_encoder=True) if self.keep_encoder \
+                else (self.recogniser.recognise(*audio), None)
+            info.recognise_seconds, info.recognition, info.encoder_states = time.perf_counter() - t, rec, states
+        span = _voiced_span(a, duration)
+        if has_text:
+            words = None
+            if rec is not None and rec.words and self.align_transcript:
+                t = time.perf_counter()
+                words, info.aligned_words = _time_transcript(transcript, rec.words)
+                info.align_seconds = time.perf_counter() - t
+            tx = self.text.extract(transcript, words, span)
+        elif rec is not None and rec.words:
+            tx = self.text.extract(None, rec.words, span)
+        else:
+            if not a.present:
+                reason = f"no transcript given, and no speech to recognise ({a.missing_reason})"
+            elif not self.recognise_speech:
+                reason = "no transcript given (speech recognition is off)"
+            else:
+                reason = f"no transcript given, and {rec.reason}"
+            tx = ModalityFeatures.missing("text", self.text.dim, reason)
+        tx.seconds += (info.recognise_seconds or 0.0) + (info.align_seconds or 0.0)
+        return tx
 
     # ---------------------------------------------------------------- layouts
     def _shorten(self, m: ModalityFeatures, max_len: int, pool: bool) -> ModalityFeatures:

@@ -13,8 +13,7 @@ vocabulary is uncased; punctuation-only tokens are dropped (they carry no time s
 Out-of-vocabulary words keep their time step with a zero vector (the CMU-MultimodalSDK convention),
 and are counted and listed in `extras`.
 
-Speech recognition (`recognise`) uses pocketsphinx's bundled US-English model when the package is
-installed, keeping word timings for word-aligned features.
+Words without a transcript come from the speech recogniser (`features.asr`), with their times.
 """
 
 from __future__ import annotations
@@ -193,7 +192,7 @@ class TextExtractor:
         words: Sequence[Word] | None = None,
         span: tuple[float, float] | None = None,
     ) -> ModalityFeatures:
-        """Vectors for the words of `transcript` (or of `words`, e.g. from `recognise`).
+        """Vectors for the words of `transcript` (or of `words`, e.g. from the speech recogniser).
 
         words: timed words; when given without a transcript their text is used, and their times are
                kept. When a transcript is given, its tokens are embedded and timed by `words` only if
@@ -250,95 +249,3 @@ class TextExtractor:
                 self.name, self.dim, f"none of the {len(tokens)} words is in the vocabulary ({self.vectors_name})", extras
             )
         return ModalityFeatures(self.name, values, times.reshape(-1, 2), extras=extras)
-
-
-# --------------------------------------------------------------- recogniser
-_DECODER = None
-_ALIGNER = None
-_SKIP = re.compile(r"^(<s>|</s>|<sil>|\[.*\]|\+\+.*\+\+)$")
-
-
-def recogniser_available() -> bool:
-    try:
-        import pocketsphinx  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def recognise(samples: np.ndarray, sr: int) -> list[Word]:
-    """English speech -> words with times (pocketsphinx 5, bundled US-English model, fully offline).
-
-    samples: [S] mono float in [-1, 1] at any rate (resampled to 16 kHz). Raises FeatureError when
-    pocketsphinx is not installed. Accuracy is modest (a small 2010s model); a user transcript is
-    always preferred when there is one.
-    """
-    global _DECODER
-    try:
-        import pocketsphinx
-    except ImportError as e:
-        raise FeatureError("speech recognition needs pocketsphinx (pip install pocketsphinx)") from e
-    y = np.asarray(samples, np.float32).reshape(-1)
-    if sr != 16000 and len(y):
-        import librosa
-
-        y = librosa.resample(y, orig_sr=sr, target_sr=16000)
-    if len(y) == 0 or np.max(np.abs(y)) < 10 ** (-50 / 20):
-        return []  # the decoder "hears" words in digital silence; there is nothing to recognise
-    if _DECODER is None:
-        # maxhmmpf 3000 (default 30000) halves decoding time; on jfk.wav and GRID clips it changed
-        # one or two words of 22 and kept the rest (measured with pocketsphinx 5.1)
-        _DECODER = pocketsphinx.Decoder(samprate=16000, loglevel="FATAL", maxhmmpf=3000)
-    d = _DECODER
-    pcm = (np.clip(y, -1, 1) * 32767).astype(np.int16).tobytes()
-    d.start_utt()
-    d.process_raw(pcm, full_utt=True)
-    d.end_utt()
-    frate = float(d.config["frate"])
-    words = []
-    for seg in d.seg():
-        text = re.sub(r"\(\d+\)$", "", seg.word)  # alternate pronunciations: "for(2)" -> "for"
-        if _SKIP.match(text):
-            continue
-        words.append(Word(text, seg.start_frame / frate, (seg.end_frame + 1) / frate, float(seg.prob)))
-    return words
-
-
-def align(samples: np.ndarray, sr: int, transcript: str) -> list[Word] | None:
-    """Forced alignment of a known transcript (pocketsphinx 5 `set_align_text`): its words with times.
-
-    Returns None when it cannot align: pocketsphinx missing, a word absent from its pronouncing
-    dictionary (no letter-to-sound rules ship with it), silence, or a failed search. Callers then
-    fall back to spreading the words over the voiced span.
-    """
-    global _ALIGNER
-    try:
-        import pocketsphinx
-    except ImportError:
-        return None
-    words = [w for w in re.findall(r"[a-z0-9']+", transcript.lower().replace("\u2019", "'")) if w.strip("'")]
-    if not words:
-        return None
-    y = np.asarray(samples, np.float32).reshape(-1)
-    if sr != 16000 and len(y):
-        import librosa
-
-        y = librosa.resample(y, orig_sr=sr, target_sr=16000)
-    if len(y) == 0 or np.max(np.abs(y)) < 10 ** (-50 / 20):
-        return None
-    if _ALIGNER is None:
-        _ALIGNER = pocketsphinx.Decoder(samprate=16000, loglevel="FATAL")
-    d = _ALIGNER
-    if any(d.lookup_word(w) is None for w in words):
-        return None
-    try:
-        d.set_align_text(" ".join(words))
-        d.start_utt()
-        d.process_raw((np.clip(y, -1, 1) * 32767).astype(np.int16).tobytes(), full_utt=True)
-        d.end_utt()
-        frate = float(d.config["frate"])
-        segs = [(re.sub(r"\(\d+\)$", "", s.word), s.start_frame, s.end_frame) for s in d.seg()]
-    except Exception:  # pocketsphinx raises RuntimeError when the search finds no path
-        return None
-    out = [Word(w, a / frate, (b + 1) / frate) for w, a, b in segs if not _SKIP.match(w)]
-    return out if [w.text for w in out] == words else None

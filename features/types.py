@@ -159,11 +159,21 @@ class Recognition:
 
 
 @dataclass
+class EncoderStates:
+    """Speech-recogniser encoder output over a clip: values [T, d] float32, times [T, 2] s (d = 512 for Whisper base)."""
+
+    values: np.ndarray
+    times: np.ndarray
+    model: str
+
+
+@dataclass
 class ClipInfo:
     """Clip-level facts: the file, its streams, timings (s), decoder warnings and the words' source.
 
     transcript: the user's transcript (None when none was given); recognition: what the recogniser
-    heard (None when it did not run); aligned_words: whether a given transcript got times from the
+    heard (None when it did not run); encoder_states: the recogniser's encoder output from that pass (only
+    when the extractor keeps it); aligned_words: whether a given transcript got times from the
     recognised words; envelope: the waveform's min/max envelope for display ({"t", "min", "max"} arrays,
     set by the predictor); cache_key: an id a front end may set to cache predictions per clip.
     """
@@ -173,6 +183,7 @@ class ClipInfo:
     probe: Any = None  # features.decode.MediaInfo when decoded from a file
     transcript: str | None = None
     recognition: Recognition | None = None
+    encoder_states: EncoderStates | None = None
     aligned_words: bool | None = None
     decode_seconds: dict[str, float] = field(default_factory=dict)
     recognise_seconds: float | None = None

@@ -151,3 +151,17 @@ def text_cache(tmp_path_factory):
         os.environ.pop("AUMDF_CACHE", None)
     else:
         os.environ["AUMDF_CACHE"] = old
+
+
+def music(seconds: float = 6.0, sr: int = 16000) -> np.ndarray:
+    """Piano-like chords (C, Am, F, G; 4 harmonics, decaying), two per second: [S] float32, no speech."""
+    t = np.arange(int(seconds * sr)) / sr
+    y = np.zeros_like(t)
+    chords = [[261.6, 329.6, 392.0], [220.0, 261.6, 329.6], [174.6, 220.0, 261.6], [196.0, 246.9, 293.7]]
+    for k in range(int(seconds * 2)):
+        seg = (t >= k * 0.5) & (t < (k + 1) * 0.5)
+        env = np.exp(-3 * (t[seg] - k * 0.5))
+        for f in chords[k % 4]:
+            for h in range(1, 5):
+                y[seg] += env * np.sin(2 * np.pi * f * h * t[seg]) / h
+    return (0.2 * y / np.abs(y).max()).astype(np.float32)

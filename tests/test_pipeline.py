@@ -154,11 +154,15 @@ def test_real_clips_end_to_end(shared, parts):
 
 @pytest.mark.media
 @pytest.mark.slow
-def test_forced_alignment_on_jfk(shared, parts):
+def test_transcript_timed_by_the_recognised_words_on_jfk(shared, parts):
     extractor = ClipExtractor(**parts, layout="aligned", align_transcript=True)
-    clip = extractor.extract(shared / "media" / "jfk.wav", transcript="And so my fellow Americans, ask not")
+    # a typed transcript with a word the speaker did not say ("truly") and one missing ("so")
+    clip = extractor.extract(shared / "media" / "jfk.wav", transcript="And my truly fellow Americans, ask not")
     assert clip.text.extras.timing == "given" and clip.info.aligned_words
-    assert clip.text.times[0, 0] > 0.1 and clip.text.times[5, 0] > 3.0  # "ask" follows a long pause
+    assert clip.info.recognition.text.startswith("And so my fellow Americans")
+    t = clip.text.times
+    assert np.all(np.diff(t[:, 0]) >= 0) and t[5, 0] > 3.0  # "ask" follows a long pause
+    assert t[1, 1] - 1e-6 <= t[2, 0] <= t[2, 1] <= t[3, 0] + 1e-6  # the unsaid "truly" sits between its neighbours
 
 
 def test_from_spec_rebuilds_a_spec_and_refuses_other_face_weights(unaligned):

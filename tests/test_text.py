@@ -1,11 +1,11 @@
-"""Text modality: real GloVe 6B 50-d values, tokenisation, OOV, timing, user vector files, recogniser."""
+"""Text modality: real GloVe 6B 50-d values, tokenisation, OOV, timing, user vector files."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from features.text import TextExtractor, Word, load_vectors, recognise, recogniser_available, spread_words, tokenize
+from features.text import TextExtractor, Word, load_vectors, spread_words, tokenize
 from features.types import FeatureError
 from tests.media import text_cache  # noqa: F401  (fixture)
 
@@ -97,23 +97,3 @@ def test_bad_vector_files(tmp_path, text_cache):
     (tmp_path / "bad.txt").write_text("this is not\na vector file at all\n")
     with pytest.raises(FeatureError, match="could not read word vectors"):
         TextExtractor(vectors=tmp_path / "bad.txt")
-
-
-@pytest.mark.skipif(not recogniser_available(), reason="pocketsphinx is not installed")
-def test_recogniser_on_silence_finds_no_words():
-    assert recognise(np.zeros(16000, np.float32), 16000) == []
-
-
-@pytest.mark.media
-@pytest.mark.slow
-@pytest.mark.skipif(not recogniser_available(), reason="pocketsphinx is not installed")
-def test_recogniser_on_jfk(shared):
-    from features.decode import decode_audio
-
-    y, sr = decode_audio(shared / "media" / "jfk.wav")
-    words = recognise(y, sr)
-    text = " ".join(w.text for w in words)
-    for expected in ("country", "what", "you"):
-        assert expected in text
-    assert all(w.end > w.start for w in words) and words[-1].end <= len(y) / sr + 0.05
-    assert all(a.start <= b.start for a, b in zip(words, words[1:]))
