@@ -111,20 +111,27 @@ def write_split(path: Path | str, arrays: SplitArrays, compressed: bool = False)
     return path
 
 
-def read_split(path: Path | str) -> SplitArrays:
-    """Read one split's npz: the standard arrays plus every per-sample column."""
+def load_npz(path: Path | str, required: Sequence[str], absent: str, what: str) -> dict[str, np.ndarray]:
+    """Every array of an npz file (no pickles), after checking the `required` keys. DataError messages:
+    `absent` when there is no file, `what` (what the file should be) when it cannot be read."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path} is missing: a feature folder needs train, valid and test splits "
-                        "(give the transcripts CSV a split/mode column when extracting)")
+        raise DataError(f"{path} {absent}")
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
     except (OSError, ValueError) as e:
-        raise DataError(f"{path} could not be read ({e}); expected an npz written by the feature extractor") from e
-    missing = sorted(_STANDARD - set(data))
+        raise DataError(f"{path} could not be read ({e}); expected {what}") from e
+    missing = sorted(set(required) - set(data))
     if missing:
         raise DataError(f"{path.name} lacks the keys {missing}; it has {sorted(data)}")
+    return data
+
+
+def read_split(path: Path | str) -> SplitArrays:
+    """Read one split's npz: the standard arrays plus every per-sample column."""
+    data = load_npz(path, sorted(_STANDARD), "is missing: a feature folder needs train, valid and test splits (give the "
+                    "transcripts CSV a split/mode column when extracting)", "an npz written by the feature extractor")
     n = len(data["labels"])
     columns = {k: v for k, v in data.items() if k not in _STANDARD and v.ndim >= 1 and len(v) == n}
     return SplitArrays({m: data[m] for m in MODALITIES}, {m: data[f"{m}_lengths"].astype(np.int64) for m in MODALITIES},

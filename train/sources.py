@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from features.face_expression import CLASSES as FER_CLASS_NAMES
-from features.feature_files import SPLITS, DataError
+from features.feature_files import SPLITS, DataError, load_npz
 from features.transcripts import read_transcripts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -178,21 +178,12 @@ class FER2013:
 def read_fer2013(path: Path | str) -> FER2013:
     """The one reader of fer2013.npz (images, labels, usage; optional ids and classes)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"FER2013 not found at {path}; expected an npz with images, labels, usage (see the data "
-                        "README). Pass --data (--data-dir) or set AUMDF_SHARED to the folder holding data/fer2013.npz")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("images", "labels", "usage") if k not in z.files]
-            if missing:
-                raise DataError(f"{path} lacks the arrays {missing}; it has {z.files}")
-            images, labels, usage = z["images"], z["labels"].astype(np.int64), z["usage"].astype(str)
-            ids = z["ids"].astype(str) if "ids" in z.files else np.arange(len(labels)).astype(str)
-            classes = tuple(str(c) for c in z["classes"]) if "classes" in z.files else FER_CLASS_NAMES
-    except (OSError, ValueError) as e:
-        if isinstance(e, DataError):
-            raise
-        raise DataError(f"{path} could not be read ({e}); is it the FER2013 npz?") from e
+    z = load_npz(path, ("images", "labels", "usage"), "does not exist (FER2013 not found): expected an npz with images, "
+                 "labels, usage (see the data README). Pass --data (--data-dir) or set AUMDF_SHARED to the folder holding "
+                 "data/fer2013.npz", "the FER2013 npz")
+    images, labels, usage = z["images"], z["labels"].astype(np.int64), z["usage"].astype(str)
+    ids = z["ids"].astype(str) if "ids" in z else np.arange(len(labels)).astype(str)
+    classes = tuple(str(c) for c in z["classes"]) if "classes" in z else FER_CLASS_NAMES
     if classes != FER_CLASS_NAMES:
         raise DataError(f"{path} lists classes {classes}; expected {FER_CLASS_NAMES} in that order")
     if images.ndim != 3 or images.shape[1:] != (48, 48) or not len(images) == len(labels) == len(usage):
