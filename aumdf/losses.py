@@ -33,7 +33,7 @@ def sentiment_classes(scores: Tensor, neutral_band: float = NEUTRAL_BAND) -> Ten
 
 def contrastive_direction(
     anchor: Tensor, cand_n: Tensor, cand_k: Tensor, alpha_n: Tensor, alpha_k: Tensor, classes: Tensor,
-    normalize: bool = True,
+    normalize: bool = True, center: bool = True,
 ) -> Tensor:
     """One term of eq. 35-37 averaged over anchors.
 
@@ -42,7 +42,13 @@ def contrastive_direction(
     loss_p = -mean over positives s (same class, s = p included) of log softmax_s score(p, s).
     With `normalize`, sim is the dot product of L2-normalised vectors (cosine): eq. 24's raw dot product of
     300-d features overflows exp(), and the learnable alphas then act as inverse temperatures.
+    With `center`, each of the three [b, d] sets first loses its batch mean: masked means of LayerNorm'd
+    features share one dominant direction, every cosine is then near 1 and the softmax near uniform (the
+    loss sat at ln b); centring leaves only what tells the samples apart.
+    The floor of the loss is the mean over anchors of ln(#positives of the anchor).
     """
+    if center and anchor.shape[0] > 1:
+        anchor, cand_n, cand_k = (x - x.mean(dim=0, keepdim=True) for x in (anchor, cand_n, cand_k))
     if normalize:
         anchor, cand_n, cand_k = (F.normalize(x, dim=-1) for x in (anchor, cand_n, cand_k))
     score = alpha_n * anchor @ cand_n.T + alpha_k * anchor @ cand_k.T  # b b (anchor p, candidate s)
@@ -52,9 +58,15 @@ def contrastive_direction(
     return per_anchor.mean()
 
 
+def csd_floor(classes: Tensor) -> Tensor:
+    """The smallest value L_CSD can reach on a batch: mean over anchors of ln(#positives). classes: [b]."""
+    positives = (classes[:, None] == classes[None, :]).sum(dim=1).to(torch.float32)
+    return positives.log().mean()
+
+
 def csd_loss(
     teacher_reps: Mapping[str, Tensor], student_reps: Mapping[str, Tensor], classes: Tensor,
-    alphas: Mapping[str, Tensor], normalize: bool = True,
+    alphas: Mapping[str, Tensor], normalize: bool = True, center: bool = True,
 ) -> Tensor:
     """L_CSD (eq. 35-38): mean of six terms. L^t_m: teacher's modality m anchors against the student's other
     two modalities as candidates; L^s_m: student anchors against the teacher's — so knowledge crosses models.
@@ -66,7 +78,7 @@ def csd_loss(
         for m in MODALITIES:
             n, k = [x for x in MODALITIES if x != m]
             terms.append(contrastive_direction(
-                anchors[m], cands[n], cands[k], alphas[f"{m}>{n}"], alphas[f"{m}>{k}"], classes, normalize
+                anchors[m], cands[n], cands[k], alphas[f"{m}>{n}"], alphas[f"{m}>{k}"], classes, normalize, center
             ))
     return torch.stack(terms).mean()
 
@@ -76,15 +88,22 @@ def srd_loss(ws_ht: Tensor, wt_hs: Tensor, alpha: float | Tensor = 1.0) -> Tenso
     return (alpha * (1.0 - F.cosine_similarity(ws_ht, wt_hs, dim=-1, eps=1e-8))).mean()
 
 
-def reg_loss(weights: Iterable[Tensor], coefficients: Iterable[float] | None = None) -> Tensor:
-    """L_reg (eq. 40): sum_i lambda_i · ||W_i||_F^2 over the MMT's W_Q, W_K, W_V.
+def reg_coefficients(weights: Iterable[Tensor]) -> list[float]:
+    """lambda_i of eq. 40 by default: 1 / d_out of each matrix (1/d for the d x d W_Q, W_K, W_V).
 
-    The paper leaves lambda_Q, lambda_K, lambda_V open; the default 1 / numel(W) makes each term the mean
-    squared entry, so the loss does not grow with the width (at d = 300 the plain sum of squares is ~900 and
-    would swamp L_task even after lambda_1 = 0.1).
+    The paper leaves lambda_Q, lambda_K, lambda_V open. 1/numel made each term the mean squared entry: ~1e-3 of
+    the loss at d = 300 with a gradient ~2e-6·w, a penalty that did nothing. With 1/d a freshly initialised
+    d x d matrix (entries ~U(±1/√d)) contributes ~1/3, nine of them ~3, so lambda_1·L_reg ~0.3 beside an L_task
+    of ~1, and the gradient 2·lambda_1·w/d acts as a weight decay of ~7e-4 at d = 300 that the Adam step
+    normalisation makes visible on W_Q, W_K, W_V.
     """
+    return [1.0 / w.shape[0] for w in weights]
+
+
+def reg_loss(weights: Iterable[Tensor], coefficients: Iterable[float] | None = None) -> Tensor:
+    """L_reg (eq. 40): sum_i lambda_i · ||W_i||_F^2 over the MMT's W_Q, W_K, W_V (lambda_i: `reg_coefficients`)."""
     weights = list(weights)
-    coeffs = list(coefficients) if coefficients is not None else [1.0 / w.numel() for w in weights]
+    coeffs = list(coefficients) if coefficients is not None else reg_coefficients(weights)
     if len(coeffs) != len(weights):
         raise ValueError(f"{len(coeffs)} coefficients for {len(weights)} weight matrices")
     return torch.stack([c * w.pow(2).sum() for c, w in zip(coeffs, weights)]).sum()

@@ -48,8 +48,12 @@ def test_distillation_terms_only_where_a_teacher_view_exists():
     dropped = drop_frames(full, 0.2, torch.Generator().manual_seed(0))
     none = dist(full, dropped, has_teacher_view=torch.zeros(4, dtype=torch.bool))
     assert none.parts["csd"].item() == 0 and none.parts["srd"].item() == 0
-    some = dist(full, dropped, has_teacher_view=torch.tensor([True, True, False, False]))
-    assert some.parts["csd"].item() > 0 and some.parts["srd"].item() >= 0
+    sel = torch.tensor([True, True, False, False])
+    some = dist(full, dropped, has_teacher_view=sel)
+    assert some.parts["csd"].item() > 0
+    # W_s = W_t = I at the start: SRD is the plain cosine distance of the selected samples' fused representations
+    expect = 1 - torch.nn.functional.cosine_similarity(some.teacher.fused[sel], some.student.fused[sel], dim=-1).mean()
+    torch.testing.assert_close(some.parts["srd"], expect)
 
 
 def test_teacher_objective_parts():
@@ -61,3 +65,50 @@ def test_teacher_objective_parts():
 def test_mismatched_teacher_and_student_are_refused():
     with pytest.raises(ValueError):
         Distiller(AUMDF.from_config(tiny_config()), AUMDF.from_config(tiny_config(task="classification", n_classes=4)))
+
+
+def test_teacher_weights_are_bit_identical_after_a_student_step():
+    dist = make().train()
+    before = {k: v.clone() for k, v in dist.teacher.model.state_dict().items()}
+    opt = torch.optim.Adam([p for p in dist.parameters() if p.requires_grad], lr=1e-2)
+    full = random_batch("unaligned", b=6)
+    for _ in range(2):
+        opt.zero_grad()
+        dist(full, drop_frames(full, 0.3, torch.Generator().manual_seed(0))).loss.backward()
+        opt.step()
+    after = dist.teacher.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # W_s of SRD is fixed at the identity (no collapse of both projections); W_t learns
+    assert torch.equal(dist.srd_proj_s.weight, torch.eye(dist.srd_proj_s.weight.shape[0]))
+    assert not torch.equal(dist.srd_proj_t.weight, torch.eye(dist.srd_proj_t.weight.shape[0]))
+
+
+def test_a_teacher_of_another_width_is_refused_with_a_clear_message():
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match="d_model=16.*24"):
+        Distiller(AUMDF.from_config(tiny_config()), AUMDF.from_config(tiny_config(d_model=24)))
+
+
+def test_cached_teacher_view_equals_a_fresh_forward():
+    dist = make().eval()
+    full = random_batch("aligned", b=5)
+    full.ids = [f"s{i}" for i in range(5)]
+    first = dist.teacher.view(full)
+    assert len(dist.teacher._cache) == 5
+    again = dist.teacher.view(full)  # served from the cache
+    fresh = dist.teacher(full)
+    torch.testing.assert_close(again.fused, fresh.fused)
+    torch.testing.assert_close(first.fused, again.fused)
+    # the same id with other features is a different key: recomputed, not served stale
+    other = full.with_masks({m: full.masks[m].clone() for m in full.masks})
+    other.features["text"] = other.features["text"] + 1.0
+    torch.testing.assert_close(dist.teacher.view(other).fused, dist.teacher(other).fused)
+
+
+def test_csd_alphas_start_at_ten_and_can_grow():
+    dist = make()
+    alphas = dist.csd_alphas()
+    assert all(v.item() == pytest.approx(10.0) for v in alphas.values())
+    with torch.no_grad():
+        dist.csd_log_alpha["text>audio"].fill_(10.0)  # e^10: capped at CSD_ALPHA_MAX
+    assert dist.csd_alphas()["text>audio"].item() == pytest.approx(100.0)
