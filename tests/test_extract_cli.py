@@ -13,7 +13,7 @@ import pytest
 from features.extract import main
 from features.feature_files import DataError
 from features.transcripts import TranscriptRow, read_transcripts
-from tests.media import ROOT_DIR, astronaut_frame, text_cache, voiced_tone, write_audio, write_video  # noqa: F401
+from tests.media import ROOT_DIR, astronaut_frame, voiced_tone, write_audio, write_video
 
 ONET = ["--face-embedder", "onet", "--no-asr"]
 

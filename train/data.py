@@ -65,6 +65,7 @@ class DatasetInfo:
     class_names: tuple[str, ...]  # classification only
     files: Mapping[str, str]  # layout -> file name inside data_dir
     where: str  # where researchers obtain the files
+    paper_table: str = ""  # the paper's table of its modality-subset results, for report titles
 
 
 _MMSA_WHERE = "the MMSA feature release (github.com/thuiar/MMSA, README 'Datasets': aligned_50.pkl / unaligned_50.pkl)"
@@ -77,18 +78,18 @@ DATASETS: dict[str, DatasetInfo] = {
         "mosi", "regression", (),
         {"mmsa-aligned": "aligned_50.pkl", "mmsa-unaligned": "unaligned_50.pkl",
          "mult-aligned": "mosi_data.pkl", "mult-unaligned": "mosi_data_noalign.pkl", **_FEATURES},
-        f"{_MMSA_WHERE}; or {_MULT_WHERE}; or {_OWN_WHERE}",
+        f"{_MMSA_WHERE}; or {_MULT_WHERE}; or {_OWN_WHERE}", "Table 3",
     ),
     "mosei": DatasetInfo(
         "mosei", "regression", (),
         {"mmsa-aligned": "aligned_50.pkl", "mmsa-unaligned": "unaligned_50.pkl",
          "mult-aligned": "mosei_senti_data.pkl", "mult-unaligned": "mosei_senti_data_noalign.pkl", **_FEATURES},
-        f"{_MMSA_WHERE}; or {_MULT_WHERE}; or {_OWN_WHERE}",
+        f"{_MMSA_WHERE}; or {_MULT_WHERE}; or {_OWN_WHERE}", "Table 4",
     ),
     "iemocap": DatasetInfo(
         "iemocap", "classification", IEMOCAP_CLASSES,
         {"mult-aligned": "iemocap_data.pkl", "mult-unaligned": "iemocap_data_noalign.pkl", **_FEATURES},
-        f"{_MULT_WHERE} (IEMOCAP itself is licensed by USC SAIL: sail.usc.edu/iemocap); or {_OWN_WHERE}",
+        f"{_MULT_WHERE} (IEMOCAP itself is licensed by USC SAIL: sail.usc.edu/iemocap); or {_OWN_WHERE}", "Table 5",
     ),
     # MOSI/MOSEI transcripts, RAVDESS speech, FER2013 faces and composites: the shipped checkpoint's data
     "demo": DatasetInfo(

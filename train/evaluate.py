@@ -187,9 +187,10 @@ def _md_table(title: str, rows: list[tuple[str, dict, dict]], cols, n: int) -> s
 
 
 def render_markdown(res: dict[str, Any]) -> str:
-    task, names, n = res["task"], res["class_names"], res["n_runs"]
+    task, n = res["task"], res["n_runs"]
     mean, std, cols = res["mean"], res["std"], _columns(task, res["class_names"])
-    which = {"mosi": "Table 3", "mosei": "Table 4", "iemocap": "Table 5"}.get(res["dataset"], "Subsets")
+    info = DATASETS.get(res["dataset"])
+    which = info.paper_table if info and info.paper_table else "Subsets"
     runs = f"{n} run{'s' if n > 1 else ''}" + (" (mean ± std)" if n > 1 else "")
     out = [f"# {res['dataset']} — {res['split']} split, {runs}", ""]
     rows = [(s, mean["subsets"][s], std["subsets"][s]) for s in mean["subsets"]]

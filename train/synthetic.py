@@ -27,7 +27,6 @@ import numpy as np
 from features.cli import arg, parse_config
 from features.feature_files import SPLITS
 from features.spec import MODALITIES
-from train.data import IEMOCAP_CLASSES as IEMOCAP_MULT_ORDER  # order of the [N, 4, 2] label axis in MulT files
 
 
 @dataclass
@@ -36,7 +35,7 @@ class SyntheticSplit:
 
     features: dict[str, np.ndarray]
     lengths: dict[str, np.ndarray]
-    labels: np.ndarray  # [n] float32 score or int64 class (IEMOCAP_MULT_ORDER indices)
+    labels: np.ndarray  # [n] float32 score or int64 class (train.data.IEMOCAP_CLASSES indices)
     ids: list[str]
     n_nonfinite: dict[str, int] = field(default_factory=dict)
 
@@ -131,7 +130,7 @@ def write_mult(data: SyntheticData, path: Path | str) -> Path:
 
     text is front-padded (as in the public aligned files), audio/vision front-padded when aligned
     (they share the word axis) and back-padded when unaligned. Labels [N, 1, 1] (regression) or
-    [N, 4, 2] one-hot pairs (classification, emotions in IEMOCAP_MULT_ORDER). id [N, 3] bytes.
+    [N, 4, 2] one-hot pairs (classification, emotions in train.data.IEMOCAP_CLASSES). id [N, 3] bytes.
     """
     out = {}
     for split, s in data.splits.items():
