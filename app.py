@@ -291,7 +291,9 @@ def _input_column(page: Page, predictor: Predictor) -> None:
     page.video = gr.File(label="Clip (video or audio file)", file_count="single", type="filepath",
                          elem_id="clip", height=90)
     with gr.Accordion("or record with the webcam and microphone", open=False):
-        page.webcam = gr.Video(sources=["webcam"], include_audio=True, label="Recording", elem_id="webcam")
+        # not mirrored: gradio flips a mirrored recording with the ffmpeg program, which the app does not need
+        page.webcam = gr.Video(sources=["webcam"], include_audio=True, label="Recording", elem_id="webcam",
+                               webcam_options=gr.WebcamOptions(mirror=False))
     page.preview = gr.Video(label="Preview", interactive=False, elem_id="preview", height=240)
     page.transcript = gr.Textbox(label="Transcript (optional)", lines=2, elem_id="transcript",
                                  placeholder="What is said in the clip; leave empty to recognise it")

@@ -60,7 +60,7 @@ def contributions_figure(pred: Prediction) -> go.Figure:
     off = [m for m in MODALITIES if pred.availability[m].state != "present"]
     data = [dict(
         type="waterfall", orientation="v", x=["baseline"] + names + [c.value], y=y, text=text,
-        textposition="outside", measure=["absolute", "relative", "relative", "relative", "total"],
+        textposition="outside", cliponaxis=False, measure=["absolute", "relative", "relative", "relative", "total"],
         increasing=dict(marker=dict(color="#55a868")), decreasing=dict(marker=dict(color="#c44e52")),
         totals=dict(marker=dict(color="#4c72b0")), connector=dict(line=dict(color="#999", width=1)),
         hovertemplate="%{x}: %{text}<extra></extra>",
@@ -69,7 +69,7 @@ def contributions_figure(pred: Prediction) -> go.Figure:
     if off:
         title += " — " + ", ".join(f"{NAMES[m]} {pred.availability[m].state}" for m in off) + ": 0"
     layout = dict(title=dict(text=title, font=dict(size=13)), height=300, showlegend=False,
-                  margin=dict(l=50, r=20, t=50, b=40), yaxis=dict(title=dict(text=c.value)))
+                  margin=dict(l=50, r=20, t=60, b=40), yaxis=dict(title=dict(text=c.value), automargin=True))
     return _figure(data, layout)
 
 

@@ -2,9 +2,11 @@
 
     python -m benchmarks.bench_load [--rounds 4] [--users 8] [--requests 5] [--checkpoint DIR]
 
-Each user keeps one session over the rounds; in each round it analyses its own generated ~3-s
-talking-head clip (/analyse, with a transcript) and then flips the controls (/predict) for the rest
-of its requests. A last round with new users measures what each new session keeps on the server. The app runs as
+Each user keeps one session over the rounds; in each round every user analyses the SAME generated
+3-s talking-head clip (/analyse, with a transcript) at once, and then flips the controls (/predict)
+for the rest of its requests. The same clip makes the same face crops in 8 sessions at the same
+moment: the app writes its gallery files content-addressed and atomically (app_media), which this
+load checks (gradio's own in-place image cache lost about 1 request in 320 here). A last round with new users measures what each new session keeps on the server. The app runs as
 its own process (`python app.py`, the shipped checkpoint unless told otherwise), so its memory is
 measured alone: resident set size after each round and the process's peak (VmHWM). Latencies are
 as seen by the clients, queueing included: with one extraction at a time (app.EXTRACT_CONCURRENCY)
@@ -89,7 +91,8 @@ class RoundResult:
 
     analyse: list[float] = field(default_factory=list)
     predict: list[float] = field(default_factory=list)
-    answers: list[tuple[str, tuple, float, dict]] = field(default_factory=list)  # (clip, toggle, score, states)
+    # (clip, toggle, score, states, contributions)
+    answers: list[tuple[str, tuple, float, dict, dict]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     wall: float = 0.0
 
@@ -113,14 +116,14 @@ def one_user(url: str, clip: Path, transcript: str, requests: int, offset: int, 
                              api_name="/analyse")[5]
         out.analyse.append(time.perf_counter() - t0)
         out.answers.append((clip.name, (True, True, True, 0.0), res["score"],
-                            {m: s["state"] for m, s in res["availability"].items()}))
+                            {m: s["state"] for m, s in res["availability"].items()}, res.get("contributions")))
         for i in range(requests - 1):
             toggle = TOGGLES[(offset + i) % len(TOGGLES)]
             t0 = time.perf_counter()
             res = client.predict(*toggle, 0, *CONTROLS_TAIL, api_name="/predict")[0]
             out.predict.append(time.perf_counter() - t0)
             out.answers.append((clip.name, toggle, res["score"],
-                                {m: s["state"] for m, s in res["availability"].items()}))
+                                {m: s["state"] for m, s in res["availability"].items()}, res.get("contributions")))
     except Exception as e:  # recorded, not raised: the round reports every failure
         out.errors.append(f"{type(e).__name__}: {e}")
     return out
@@ -131,11 +134,6 @@ def load_round(url: str, clips: list[Path], transcript: str, users: int = 8, req
     """`users` sessions at once, `requests` each, user u uploading clips[u % len(clips)]; merged results.
 
     clients: one gradio_client.Client per user to reuse (the same sessions every round); new ones when None.
-
-    Give each user its own clip, as real users have: gradio (6.x) writes a gallery image into its
-    cache at a path named by the image's hash with a plain truncate-and-write, so two sessions that
-    produce the very same face crop at the same moment can serve each other a half-written file
-    (h11 "Too little data for declared Content-Length" on the server, RemoteProtocolError here).
     """
     t0 = time.perf_counter()
     with ThreadPoolExecutor(users) as pool:
@@ -150,13 +148,14 @@ def load_round(url: str, clips: list[Path], transcript: str, users: int = 8, req
     return merged
 
 
-def check_answers(answers: list[tuple[str, tuple, float, dict]], reference: dict | None = None) -> list[str]:
-    """Problems with a round's answers: a non-finite score, a toggle whose states disagree with it, or a
-    score that differs from another answer for the same clip and toggle (the model is deterministic).
+def check_answers(answers: list[tuple], reference: dict | None = None) -> list[str]:
+    """Problems with a round's answers: a non-finite score, a toggle whose states disagree with it, Shapley
+    contributions that do not add up to the score, or a score that differs from another answer for the
+    same clip and toggle (the model is deterministic).
     `reference` ((clip, toggle) -> score) is updated with first-seen scores, so it can carry over rounds."""
     reference = {} if reference is None else reference
     problems = []
-    for clip, toggle, score, states in answers:
+    for clip, toggle, score, states, contributions in answers:
         if not (isinstance(score, float) and math.isfinite(score)):
             problems.append(f"{clip} {toggle}: score {score!r}")
             continue
@@ -165,6 +164,9 @@ def check_answers(answers: list[tuple[str, tuple, float, dict]], reference: dict
                 problems.append(f"{clip} {toggle}: {m} is {states[m]}, expected switched off")
             if on and states[m] not in ("present", "dropped"):
                 problems.append(f"{clip} {toggle}: {m} is {states[m]}, expected present")
+        c = contributions or {}
+        if c and abs(c["baseline"] + sum(c["phi"].values()) - score) > 1e-4:
+            problems.append(f"{clip} {toggle}: contributions {c} do not add up to the score {score}")
         ref = reference.setdefault((clip, toggle), score)
         if abs(ref - score) > 1e-5:
             problems.append(f"{clip} {toggle}: score {score} differs from {ref} for the same clip and controls")
@@ -172,10 +174,10 @@ def check_answers(answers: list[tuple[str, tuple, float, dict]], reference: dict
 
 
 def user_clips(folder: Path, users: int) -> list[Path]:
-    """One generated talking-head clip per user, each a little longer than the last (so no two are equal)."""
+    """The clip each user sends: one generated 3-s talking head, the same for every user."""
     from tests.demo_support import make_clip
 
-    return [make_clip(folder / f"user{u}.mp4", seconds=2.6 + 0.1 * u) for u in range(users)]
+    return [make_clip(folder / "talk.mp4", seconds=3.0)] * users
 
 
 def run(repeats: int = 5, rounds: int | None = None, users: int = 8, requests: int = 5,
@@ -210,7 +212,7 @@ def run(repeats: int = 5, rounds: int | None = None, users: int = 8, requests: i
         finally:
             app.close()
     n = users * requests
-    note = f"{users} users x {requests} requests, {rounds} rounds; a 2.6-3.3-s clip each, with transcript"
+    note = f"{users} users x {requests} requests, {rounds} rounds; all send the same 3-s clip, with transcript"
     rows += [
         dict(benchmark="load: any request", metric="p50", value=median(lat_a + lat_p), unit="s", note=note),
         dict(benchmark="load: any request", metric="p95", value=p95(lat_a + lat_p), unit="s"),

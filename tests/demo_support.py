@@ -54,5 +54,5 @@ def serve(predictor, **launch_kw):
 
     demo = app.build_demo(predictor)
     port = free_port()
-    app.launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True, **launch_kw)
+    app.launch(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True, predictor=predictor, **launch_kw)
     return demo, f"http://127.0.0.1:{port}/"

@@ -20,8 +20,8 @@ pytest.importorskip("gradio")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
-from tests.conftest import free_port  # noqa: E402
-from tests.demo_support import TRANSCRIPT, make_clip, make_predictor  # noqa: E402
+from tests.conftest import free_port, shared_dir  # noqa: E402
+from tests.demo_support import TRANSCRIPT, make_clip, make_predictor, serve  # noqa: E402
 
 # gradio's queue trips pandas deprecation warnings that are not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword is deprecated).*")
@@ -34,13 +34,9 @@ CONTROLS = dict(text=True, audio=True, visual=True, drop_rate=0.0, seed=0, model
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import app
-
-    predictor = make_predictor(tmp_path_factory.mktemp("ck"), max_seconds=MAX_SECONDS)
-    demo = app.build_demo(predictor)
-    port = free_port()
-    app.launch(demo, "127.0.0.1", port, max_file_size=MAX_FILE_SIZE, prevent_thread_lock=True, quiet=True)
-    yield demo, f"http://127.0.0.1:{port}/"
+    ck = tmp_path_factory.mktemp("ck")
+    demo, url = serve(make_predictor(ck, max_seconds=MAX_SECONDS), max_file_size=MAX_FILE_SIZE)
+    yield demo, url, ck
     demo.close()
 
 
@@ -183,12 +179,46 @@ def test_huge_upload_is_refused(server, media):
     print("huge upload refused with:", err.value)
 
 
-def test_only_the_apps_own_files_are_served(server):
-    base = server[1]
-    for path in ("gradio_api/file=/etc/passwd", f"gradio_api/file={ROOT / 'app.py'}", "file=/etc/passwd"):
-        with pytest.raises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(base + path, timeout=10)
-        assert e.value.code in (403, 404)
+def _refused(url: str, data: bytes | None = None, headers: dict | None = None) -> int:
+    """The HTTP status of a request the server must refuse (0 if it was served)."""
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers or {}), timeout=30)
+    except urllib.error.HTTPError as e:
+        return e.code
+    return 0
+
+
+def test_only_the_apps_own_files_are_served(server, media):
+    """System files, the project's sources and checkpoints, the shared data, another session's upload by a
+    guessed name, and path tricks are all refused; the session's own preview is served."""
+    from gradio.utils import get_upload_folder
+
+    _, base, ck = server
+    # session A uploads a clip; its preview (the upload itself: an mp4 plays as it is) is served to it
+    own = Client(base, verbose=False).predict(handle_file(str(media["clip"])), api_name="/preview")
+    own_path = Path(own["video"] if isinstance(own, dict) else own)
+    upload_dir = Path(get_upload_folder())
+    guesses = [upload_dir / media["clip"].name, upload_dir / ("0" * 64) / media["clip"].name,
+               upload_dir / own_path.parent.name[::-1] / media["clip"].name]
+    names = ["/etc/passwd", ROOT / "app.py", ck / "student" / "config.json", ck / "teacher" / "model.safetensors",
+             ROOT / "checkpoints" / "default" / "student" / "config.json", ROOT.parent / "shared" / "README.md",
+             *guesses, "../../../../etc/passwd", "%2e%2e/%2e%2e/%2e%2e/etc/passwd"]
+    if shared_dir() is not None:
+        names.append(shared_dir() / "media" / "jfk.wav")
+    for name in names:
+        for route in ("gradio_api/file=", "file="):
+            code = _refused(f"{base}{route}{name}")
+            assert code in (400, 403, 404), f"{route}{name} was served (status {code or 200})"
+
+
+def test_over_size_upload_is_refused_by_the_server(server):
+    """An upload over max_file_size (1 MB here) is refused with 413 before any handler sees it."""
+    _, base, _ = server
+    boundary = "aumdfboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.mp4\"\r\n"
+            "Content-Type: video/mp4\r\n\r\n").encode() + os.urandom(2 * 1024 * 1024) + f"\r\n--{boundary}--\r\n".encode()
+    code = _refused(f"{base}gradio_api/upload", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert code == 413
 
 
 def test_concurrent_users_are_queued_and_all_served(server, media):
@@ -205,7 +235,7 @@ def test_concurrent_users_are_queued_and_all_served(server, media):
 def test_queue_and_limits_are_configured(server):
     import app
 
-    demo, _ = server
+    demo, _, _ = server
     assert demo._queue.max_size == app.QUEUE_SIZE
     fns = {fn.api_name: fn for fn in demo.fns.values()}
     assert fns["analyse"].concurrency_limit == app.EXTRACT_CONCURRENCY
