@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from aumdf.losses import csd_loss, reg_loss, sentiment_classes, srd_loss, task_loss
+from aumdf.losses import csd_floor, csd_loss, reg_loss, sentiment_classes, srd_loss, task_loss
 from aumdf.model import AUMDF
 from aumdf.types import MODALITIES, Batch, ModelOutput
 
@@ -41,7 +41,9 @@ class TeacherView:
 @dataclass
 class DistillOutput:
     loss: Tensor
-    parts: dict[str, Tensor]  # task, reg, csd, srd (unweighted), each a scalar
+    # task, reg, csd, srd (unweighted), each a scalar; csd_floor: the least L_CSD can be on this batch, the mean
+    # ln(#positives) (a reading for the log, not part of the loss)
+    parts: dict[str, Tensor]
     student: ModelOutput
     teacher: TeacherView
 
@@ -196,10 +198,12 @@ class Distiller(nn.Module):
         if int(sel.sum()) >= 2:
             t_reps = self._project({m: teacher_out.modality_reps[m][sel] for m in MODALITIES})
             s_reps = self._project({m: student_out.modality_reps[m][sel] for m in MODALITIES})
-            parts["csd"] = csd_loss(t_reps, s_reps, self.classes(dropped.labels[sel]), self.csd_alphas(),
-                                    self.csd_normalize, self.csd_center)
+            classes = self.classes(dropped.labels[sel])
+            parts["csd"] = csd_loss(t_reps, s_reps, classes, self.csd_alphas(), self.csd_normalize, self.csd_center)
+            parts["csd_floor"] = csd_floor(classes)
         else:
             parts["csd"] = zero
+            parts["csd_floor"] = zero.detach()
         if int(sel.sum()) >= 1:
             parts["srd"] = srd_loss(
                 self.srd_proj_s(teacher_out.fused[sel]), self.srd_proj_t(student_out.fused[sel]), self.srd_alpha

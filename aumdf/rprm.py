@@ -2,7 +2,11 @@
 
 Each available frame of each modality is dropped with probability p; dropped frames become zero
 vectors and are masked. Switching a modality off (the demo's toggles, the 7 test-time subsets of
-Tables 3-5) drops all its frames. Both return a new Batch; the input is never modified.
+Tables 3-5) drops all its frames. All return a new Batch; the input is never modified.
+
+`drop_to_subsets` is our reading of the paper's "random modality missing" for training: frame drop alone
+(p <= 0.7) almost never removes a whole modality, yet Tables 3-5 score the student on {l}, {a}, {v}, ...;
+so a share of each student batch keeps only one of the seven subsets, drawn uniformly.
 """
 
 from __future__ import annotations
@@ -62,3 +66,22 @@ def keep_only(batch: Batch, subset: Iterable[str]) -> Batch:
     """Keep the modalities of `subset`, switch the others off."""
     subset = set(subset)
     return drop_modalities(batch, [m for m in MODALITIES if m not in subset])
+
+
+def drop_to_subsets(batch: Batch, rate: float, generator: torch.Generator | None = None) -> Batch:
+    """Each sample, with probability `rate`, keeps only the modalities of one of the 7 SUBSETS (uniform draw).
+
+    The draw uses `generator` on the CPU; rate 0 returns the batch unchanged and draws nothing, so the random
+    stream of a run without whole-modality absence is the one it had before this existed.
+    """
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"absence rate must be in [0, 1], got {rate}")
+    if rate == 0.0:
+        return batch
+    b = batch.size
+    hit = torch.rand(b, generator=generator) < rate  # b
+    which = torch.randint(len(SUBSETS), (b,), generator=generator)  # b
+    table = torch.tensor([[m in s for m in MODALITIES] for s in SUBSETS])  # 7 3
+    keep = table[which] | ~hit[:, None]  # b 3
+    keep = keep.to(batch.device)
+    return batch.with_masks({m: batch.masks[m] & keep[:, j, None] for j, m in enumerate(MODALITIES)})

@@ -21,7 +21,7 @@ def test_total_is_the_weighted_sum_of_named_parts():
     dist = make(lambda_reg=0.1, lambda_csd=0.2, lambda_srd=0.3).train()
     full = random_batch("unaligned", b=6)
     out = dist(full, drop_frames(full, 0.3, torch.Generator().manual_seed(0)))
-    assert set(out.parts) == {"task", "reg", "csd", "srd"}
+    assert set(out.parts) == {"task", "reg", "csd", "srd", "csd_floor"}
     expect = out.parts["task"] + 0.1 * out.parts["reg"] + 0.2 * out.parts["csd"] + 0.3 * out.parts["srd"]
     torch.testing.assert_close(out.loss, expect)
     assert all(torch.isfinite(v) for v in out.parts.values())

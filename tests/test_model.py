@@ -153,3 +153,33 @@ def test_config_validates_and_round_trips():
         AUMDFConfig(input_dims=DIMS, d_model=30, n_heads=4)
     with pytest.raises(ValueError, match="unknown model config keys"):
         AUMDFConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+
+
+def test_drop_to_subsets_keeps_one_of_the_seven_subsets_per_hit_sample():
+    from aumdf.rprm import SUBSETS, drop_to_subsets
+
+    batch = random_batch("aligned", b=64, seed=4)
+    assert drop_to_subsets(batch, 0.0) is batch  # no draw at rate 0
+    out = drop_to_subsets(batch, 1.0, torch.Generator().manual_seed(0))
+    seen = set()
+    for i in range(64):
+        kept = tuple(m for m in MODALITIES if out.masks[m][i].any())
+        assert kept in SUBSETS
+        seen.add(kept)
+        for m in kept:
+            assert torch.equal(out.masks[m][i], batch.masks[m][i])  # a kept modality keeps every frame
+    assert len(seen) == 7
+    half = drop_to_subsets(batch, 0.5, torch.Generator().manual_seed(0))
+    complete = sum(all(half.masks[m][i].any() for m in MODALITIES) for i in range(64))
+    assert 24 < complete < 48  # about 32 untouched, plus the hits that drew {l,a,v}
+    with pytest.raises(ValueError):
+        drop_to_subsets(batch, 1.5)
+
+
+def test_configs_saved_before_framewise_dwam_load_with_pooled_gates():
+    from aumdf.config import AUMDFConfig
+
+    old = {k: v for k, v in AUMDFConfig.demo(DIMS).to_dict().items() if k != "dwam_framewise"}
+    assert AUMDFConfig.from_dict(old).dwam_framewise is False
+    assert AUMDFConfig.demo(DIMS).dwam_framewise is True
+    assert AUMDF.from_config(AUMDFConfig.from_dict(old)).dwam.framewise is False

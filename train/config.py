@@ -36,6 +36,8 @@ class TrainConfig:
     use_csd: bool = arg(True, "L_CSD term on (ablation)")
     use_srd: bool = arg(True, "L_SRD term on (ablation)")
     drop_rates: tuple[float, ...] = arg(TRAIN_DROP_RATES, "RPRM frame drop rates p, one drawn per student batch")
+    absent_rate: float = arg(0.3, "share of student samples that keep only one of the 7 modality subsets "
+                                  "(whole-modality absence, docs/training.md); 0 = frame drop only")
     # optimisation (Table 2: Adam, lr 1e-3, 20 epochs, early stopping patience 20)
     epochs: int = arg(20, "epochs per phase (Table 2: 20)")
     teacher_epochs: int = arg(0, "teacher epochs; 0 = --epochs")
@@ -71,6 +73,8 @@ class TrainConfig:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
         if not self.drop_rates or any(not 0.0 <= p <= 1.0 for p in self.drop_rates):
             raise ValueError(f"drop_rates must be values in [0, 1], got {self.drop_rates}")
+        if not 0.0 <= self.absent_rate <= 1.0:
+            raise ValueError(f"absent_rate must be in [0, 1], got {self.absent_rate}")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise ValueError("epochs, batch_size and patience must be positive")
 

@@ -14,7 +14,8 @@ Phases (SPEC §4; paper §3.2, §3.9-3.11):
   2. student: L = λ1·L_reg + λ2·L_CSD + λ3·L_SRD + L_task (eq. 42) via aumdf.distill.Distiller on every
      sample; CSD/SRD only where a teacher view exists. Per batch a drop rate p is drawn from
      `drop_rates` (default {0, 0.1, …, 0.7}) and RPRM drops each frame of each modality with
-     probability p; the teacher sees the complete batch.
+     probability p; then, with probability `absent_rate`, a sample keeps only one of the seven modality
+     subsets of Tables 3-5 (aumdf.rprm.drop_to_subsets). The teacher sees the complete batch.
 Model selection / early stopping use the validation split only: MAE (regression) or weighted F1
 (classification). The student is validated on a *fixed* frame drop: validation batch i uses
 p = drop_rates[i mod len] with a generator seeded by `seed` at the start of every pass, so the
@@ -46,7 +47,7 @@ from aumdf.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from aumdf.config import AUMDFConfig
 from aumdf.distill import Distiller
 from aumdf.model import AUMDF
-from aumdf.rprm import drop_frames
+from aumdf.rprm import drop_frames, drop_to_subsets
 from aumdf.types import Batch
 from features.cli import parse_config
 from train.config import TrainConfig
@@ -83,6 +84,8 @@ def model_config(cfg: TrainConfig, data: DatasetSplits) -> AUMDFConfig:
         d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers,
         dropout=cfg.dropout, head_dropout=cfg.head_dropout,
         use_dwam=cfg.use_dwam, use_rem=cfg.use_rem,
+        # frame-wise DWAM gates need a shared time axis: word-aligned features only
+        dwam_framewise=data.feature_spec.text.layout == "aligned",
     )
 
 
@@ -154,6 +157,10 @@ def _teacher(run: Run) -> tuple[AUMDF, dict[str, Any]]:
     done = cfg.teacher or (cfg.resume and saved_phase(run.out) == "student" and str(run.out / "teacher"))
     if done:
         loaded = load_checkpoint(done, expected_spec=data.feature_spec, map_location=ctx.device)
+        if loaded.config.d_model != run.mcfg.d_model or loaded.config.task != run.mcfg.task:
+            raise SystemExit(f"the teacher at {done} has d_model={loaded.config.d_model} ({loaded.config.task}); this "
+                             f"run trains a student with d_model={run.mcfg.d_model} ({run.mcfg.task}). Distillation "
+                             f"compares their representations: pass --d-model {loaded.config.d_model} or another teacher.")
         return loaded.model, {"from": str(done), "valid": loaded.metadata.get("valid")}
     teacher = AUMDF.from_config(run.mcfg).to(ctx.device)
     best: dict[str, torch.Tensor] = {}
@@ -182,7 +189,7 @@ def _student(run: Run, teacher: AUMDF) -> tuple[AUMDF, dict[str, Any]]:
     best: dict[str, torch.Tensor] = {}
 
     def student_inputs(batch: Batch, draw_p: Callable[[], float], gen: torch.Generator) -> tuple:
-        return batch, drop_frames(batch, draw_p(), gen)
+        return batch, drop_to_subsets(drop_frames(batch, draw_p(), gen), cfg.absent_rate, gen)
 
     res = run_phase(Phase(
         "student", distiller, run.wrap(StudentStep(distiller)), student_inputs,
