@@ -19,14 +19,15 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import argparse  # noqa: E402
+import inspect  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from collections import OrderedDict  # noqa: E402
-from dataclasses import dataclass, field, replace  # noqa: E402
-from functools import partial  # noqa: E402
+from dataclasses import dataclass, field, fields, replace  # noqa: E402
+from functools import partial, wraps  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
@@ -196,13 +197,36 @@ def extract(predictor: Predictor, video: str, transcript: str, progress: gr.Prog
     return AnalysedClip(clip, uuid.uuid4().hex, Path(str(video)).name, envelope)
 
 
+def endpoint(*leading: str, progress: bool = False) -> Callable:
+    """Make `fn(predictor, *leading inputs, controls: Controls[, progress])` a gradio handler whose
+    parameters are `predictor`, the leading inputs, then each Controls field by name (what gradio_client
+    documents as the endpoint's parameters), and `progress` when asked for. The controls are listed
+    once, in Controls."""
+    P = inspect.Parameter
+    names = [f.name for f in fields(Controls) if f.init]
+
+    def wrap(fn: Callable) -> Callable:
+        @wraps(fn)
+        def handler(predictor: Predictor, *args: Any, **kw: Any):
+            extra = {"progress": args[-1]} if progress and len(args) > len(leading) + len(names) else {}
+            args = args[: len(leading) + len(names)]
+            k = len(leading)
+            return fn(predictor, *args[:k], Controls(*args[k:]), **extra, **kw)
+
+        params = [P(n, P.POSITIONAL_OR_KEYWORD) for n in ("predictor", *leading, *names)]
+        if progress:
+            params.append(P("progress", P.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
+        handler.__signature__ = inspect.Signature(params)
+        del handler.__wrapped__  # gradio reads the signature above, not fn's
+        return handler
+    return wrap
+
+
 @gpu
-def analyse(predictor: Predictor, video: str | None, transcript: str, text: bool, audio: bool, visual: bool,
-            drop_rate: float, seed: int, model: str, query: str, head: str, layer: str,
+@endpoint("video", "transcript", progress=True)
+def analyse(predictor: Predictor, video: str | None, transcript: str, c: Controls,
             progress: gr.Progress = gr.Progress()):
-    """Upload -> features (cached in the session) -> both models. Explicit parameters: gradio_client
-    documents the endpoint by these names."""
-    c = Controls(text, audio, visual, drop_rate, seed, model, query, head, layer)
+    """Upload -> features (cached in the session) -> both models."""
     if not video:
         raise user_error("No clip: upload a video or record one with the webcam first.")
     t0 = time.perf_counter()
@@ -220,17 +244,16 @@ def analyse(predictor: Predictor, video: str | None, transcript: str, text: bool
 
 
 @gpu
-def predict(predictor: Predictor, clip: AnalysedClip | None, text: bool, audio: bool, visual: bool,
-            drop_rate: float, seed: int, model: str, query: str, head: str, layer: str):
+@endpoint("clip")
+def predict(predictor: Predictor, clip: AnalysedClip | None, c: Controls):
     """A control changed: re-run only the model on the session's cached features."""
-    return run_model(predictor, clip, Controls(text, audio, visual, drop_rate, seed, model, query, head, layer))
+    return run_model(predictor, clip, c)
 
 
 @gpu
-def retranscribe(predictor: Predictor, clip: AnalysedClip | None, words: str, text: bool, audio: bool,
-                 visual: bool, drop_rate: float, seed: int, model: str, query: str, head: str, layer: str):
+@endpoint("clip", "words")
+def retranscribe(predictor: Predictor, clip: AnalysedClip | None, words: str, c: Controls):
     """The user edited the recognised words: rebuild the text features and re-run the model."""
-    c = Controls(text, audio, visual, drop_rate, seed, model, query, head, layer)
     if clip is None:
         raise user_error("Analyse a clip first.")
     if not (words or "").strip():
