@@ -21,9 +21,11 @@ A modality that cannot be extracted is returned missing with its reason; nothing
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -79,6 +81,26 @@ def _mismatch_hint(diff: list[str]) -> str:
     if any(d.startswith("text.settings.vectors") or d.startswith("text.dim") for d in diff):
         return "point $AUMDF_WORD_VECTORS (or --vectors) at the word vectors it was trained with"
     return "these settings are fixed by the extractor code; use the version the checkpoint was made with"
+
+
+Progress = Callable[[str], None]
+_EXECUTOR: ThreadPoolExecutor | None = None
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """Worker threads for the recogniser (shared by every extractor of the process; the recogniser
+    itself runs one clip at a time)."""
+    global _EXECUTOR
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR is None:
+            _EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="aumdf-asr")
+        return _EXECUTOR
+
+
+def _stage(progress: Progress | None, name: str) -> None:
+    if progress is not None:
+        progress(name)
 
 
 def _voiced_span(a: ModalityFeatures, duration: float | None) -> tuple[float, float] | None:
@@ -262,11 +284,13 @@ class ClipExtractor:
         )
 
     # ---------------------------------------------------------------- entry points
-    def extract(self, path: str | Path, transcript: str | None = None) -> ClipFeatures:
+    def extract(self, path: str | Path, transcript: str | None = None, progress: Progress | None = None) -> ClipFeatures:
         """Decode `path` (audio and/or video) and extract all three modalities.
 
-        Raises DecodeError when the file cannot be read at all; a missing or undecodable track only
-        makes its modality missing.
+        The speech recogniser runs in a worker thread while the faces are found (it releases the GIL).
+        progress: called with each stage's name as it starts ("decoding audio", "recognising speech",
+        "faces", "voice", "words"). Raises DecodeError when the file cannot be read at all; a missing or
+        undecodable track only makes its modality missing.
         """
         import warnings
 
@@ -294,6 +318,7 @@ class ClipExtractor:
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            _stage(progress, "decoding audio")
             t = time.perf_counter()
             try:
                 audio = decode_audio(path, sr=self.audio.sr)
@@ -302,6 +327,8 @@ class ClipExtractor:
             except DecodeError as e:
                 reasons["audio"] = f"audio track could not be decoded: {e}"
             dec["audio"] = time.perf_counter() - t
+            pending = self._start_recognition(audio, transcript, progress)
+            _stage(progress, "faces")
             try:
                 # decoded in chunks straight into the face pipeline: a long video never sits in memory
                 vision = self.vision.extract_stream(
@@ -315,8 +342,7 @@ class ClipExtractor:
         decode_warnings = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
         if audio is None and vision is None:
             raise DecodeError(f"{path}: neither audio nor video could be decoded ({reasons})")
-        clip = self.extract_arrays(audio=audio, transcript=transcript, reasons=reasons,
-                                   duration=info.duration or None, vision=vision)
+        clip = self._assemble(audio, None, transcript, reasons, info.duration or None, vision, pending, progress)
         clip.info.path, clip.info.probe, clip.info.decode_seconds = str(path), info, dec
         clip.info.warnings, clip.info.seconds = decode_warnings, time.perf_counter() - t0
         return clip
@@ -329,6 +355,7 @@ class ClipExtractor:
         reasons: dict[str, str] | None = None,
         duration: float | None = None,
         vision: ModalityFeatures | None = None,
+        progress: Progress | None = None,
     ) -> ClipFeatures:
         """Extract from already-decoded media (e.g. a webcam recording).
 
@@ -336,14 +363,21 @@ class ClipExtractor:
         or None; transcript: the user's text, or None to recognise speech when possible.
         reasons: why a None input is absent (default "no audio track" / "no video frames").
         vision: vision features already extracted (e.g. streamed by `extract`), used instead of frames.
+        progress: called with each stage's name as it starts (see `extract`).
         """
         _check_transcript(transcript)
+        pending = self._start_recognition(audio, transcript, progress)
+        return self._assemble(audio, frames, transcript, reasons, duration, vision, pending, progress)
+
+    def _assemble(self, audio, frames, transcript, reasons, duration, vision, pending, progress) -> ClipFeatures:
+        """The three modalities from decoded media (recognition already under way in `pending`), laid out."""
         t0 = time.perf_counter()
         reasons = dict(reasons or {})
         meta = ClipInfo(layout=self.layout, transcript=transcript)
 
         if audio is not None:
             samples, sr = audio
+            _stage(progress, "voice")
             a = self.audio.extract(samples, sr)
             duration = duration or len(samples) / sr
         else:
@@ -351,6 +385,7 @@ class ClipExtractor:
         if vision is not None:
             v = vision
         elif frames is not None:
+            _stage(progress, "faces")
             v = self.vision.extract(*frames)
             if duration is None and len(frames[1]):
                 duration = float(frames[1][-1]) + 1.0 / self.vision.fps
@@ -359,7 +394,8 @@ class ClipExtractor:
 
         if duration is None and v.present:
             duration = float(v.times[-1, 1])
-        tx = self._text(transcript, audio, a, duration, meta)
+        _stage(progress, "words")
+        tx = self._text(transcript, a, duration, meta, pending)
 
         if self.layout == "unaligned":
             tx, a, v = self._unaligned(tx, a, v)
@@ -369,16 +405,32 @@ class ClipExtractor:
         return ClipFeatures(text=tx, audio=a, vision=v, duration=float(duration or 0.0), info=meta)
 
     # ---------------------------------------------------------------- words
-    def _text(self, transcript: str | None, audio, a: ModalityFeatures, duration, info: ClipInfo) -> ModalityFeatures:
+    def _start_recognition(self, audio, transcript: str | None, progress: Progress | None) -> Future | None:
+        """Start the recogniser on `audio` in a worker thread when its words or times are needed; the
+        future gives (Recognition, EncoderStates | None, seconds)."""
+        has_text = transcript is not None and transcript.strip() != ""
+        wanted = not has_text or self.align_transcript or self.keep_encoder
+        if audio is None or len(audio[0]) == 0 or not self.recognise_speech or not wanted:
+            return None
+        _stage(progress, "recognising speech")
+        rec, keep = self.recogniser, self.keep_encoder
+
+        def run():
+            t = time.perf_counter()
+            out = rec.recognise(*audio, keep_encoder=True) if keep else (rec.recognise(*audio), None)
+            return (*out, time.perf_counter() - t)
+
+        return _executor().submit(run)
+
+    def _text(self, transcript: str | None, a: ModalityFeatures, duration, info: ClipInfo,
+              pending: Future | None) -> ModalityFeatures:
         """The text modality: a given transcript (timed by the recognised words when aligning), else the
         recognised words; missing with the reason when there are none."""
         has_text = transcript is not None and transcript.strip() != ""
         rec = None
-        if a.present and self.recognise_speech and (not has_text or self.align_transcript or self.keep_encoder):
-            t = time.perf_counter()
-            rec, states = self.recogniser.recognise(*audio, keep_encoder=True) if self.keep_encoder \
-                else (self.recogniser.recognise(*audio), None)
-            info.recognise_seconds, info.recognition, info.encoder_states = time.perf_counter() - t, rec, states
+        if pending is not None:
+            rec, info.encoder_states, info.recognise_seconds = pending.result()
+            info.recognition = rec
         span = _voiced_span(a, duration)
         if has_text:
             words = None
@@ -394,6 +446,8 @@ class ClipExtractor:
                 reason = f"no transcript given, and no speech to recognise ({a.missing_reason})"
             elif not self.recognise_speech:
                 reason = "no transcript given (speech recognition is off)"
+            elif rec is None:
+                reason = "no transcript given, and no audio to recognise"
             else:
                 reason = f"no transcript given, and {rec.reason}"
             tx = ModalityFeatures.missing("text", self.text.dim, reason)

@@ -183,3 +183,20 @@ def test_from_spec_rebuilds_a_spec_and_refuses_other_face_weights(unaligned):
     assert err.value.diff == ["vision.settings.weights: expected '0123abcd', offered 'bundled'"]
     assert "--face-weights" in str(err.value)
     ClipExtractor.from_spec(other, check=("text", "audio"), recognise_speech=False)  # only what is checked
+
+
+@pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_recognised_words_reach_the_text_modality_and_other_languages_do_not(parts, tmp_path):
+    from tests.test_asr import espeak
+
+    extractor = ClipExtractor(**parts, layout="unaligned")
+    stages: list[str] = []
+    y, sr = espeak("I did not like this movie at all.", tmp_path / "en.wav")
+    clip = extractor.extract_arrays(audio=(y, sr), progress=stages.append)
+    assert stages == ["recognising speech", "voice", "words"]
+    assert clip.text.present and clip.text.extras.source == "recogniser" and clip.info.recognition.language == "en"
+    assert clip.transcript == clip.info.recognition.text and "movie" in clip.text.extras.tokens
+    y, sr = espeak("Bonjour, je suis très content de vous voir aujourd'hui.", tmp_path / "fr.wav", voice="fr")
+    clip = extractor.extract_arrays(audio=(y, sr))
+    assert not clip.text.present and "English-only" in clip.text.missing_reason
+    assert clip.info.recognition.language == "fr" and clip.transcript  # shown, not scored
