@@ -268,3 +268,63 @@ def test_the_documented_client_example_runs(server, media, capsys, doc):
     exec(compile(code, doc, "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[-1].endswith("switched off")
+
+
+# ------------------------------------------------------- previews, examples, gallery files
+EXAMPLE_FILES = ("jfk.wav", "grid_lbax4n.mpg", "cremad_1001_DFA_FEA_XX.flv")
+
+
+def test_examples_are_the_three_licensed_clips():
+    import app
+
+    folder = ROOT / "examples"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*EXAMPLE_FILES, "README.md"])
+    readme = (folder / "README.md").read_text()
+    for name, licence in zip(EXAMPLE_FILES, ("public domain", "CC BY 4.0", "ODbL 1.0")):
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}`"))
+        assert licence in row
+    assert [Path(r[0]).name for r in app.example_rows()] == list(EXAMPLE_FILES)
+
+
+@pytest.mark.parametrize("name", EXAMPLE_FILES)
+def test_preview_of_a_clip_the_browser_cannot_play_is_an_h264_aac_mp4(name, tmp_path, monkeypatch):
+    import app_media
+
+    monkeypatch.setenv("AUMDF_APP_FILES", str(tmp_path))
+    src = ROOT / "examples" / name
+    assert not app_media.is_playable(src)
+    out = app_media.preview(src)
+    assert out.suffix == ".mp4" and app_media.is_playable(out)
+    assert app_media._streams(out) == ("h264", "aac")
+    assert app_media.preview(src) == out  # made once, then reused
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_a_playable_upload_is_its_own_preview(media):
+    import app_media
+
+    assert app_media.preview(media["clip"]) == media["clip"]
+
+
+def test_gallery_files_are_written_once_and_atomically(tmp_path):
+    """Eight threads writing the same crop at once all get the same complete PNG, never a partial one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+    from PIL import Image
+
+    import app_media
+
+    img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda _: app_media.save_image(img, tmp_path), range(32)))
+    assert len(set(paths)) == 1
+    np.testing.assert_array_equal(np.asarray(Image.open(paths[0])), img)
+    assert [p.name for p in tmp_path.iterdir()] == [paths[0].name]
+
+
+def test_preview_endpoint(server):
+    client = Client(server[1], verbose=False)
+    out = client.predict(handle_file(str(ROOT / "examples" / "cremad_1001_DFA_FEA_XX.flv")), api_name="/preview")
+    path = Path(out["video"] if isinstance(out, dict) else out)
+    assert path.suffix == ".mp4" and path.stat().st_size > 10_000
