@@ -44,6 +44,9 @@ TRAIN_COMMAND = ("python -m train.demo_corpus --out data/demo && "
 MODEL_CARD = "MODEL_CARD.md"  # beside student/ and teacher/: train/model_card.py writes it
 MAX_SECONDS = 60.0  # clips longer than this are refused (the demo's length limit)
 MAX_BYTES = 200 * 1024 * 1024  # files larger than this are refused before decoding
+# roughly how far extraction has come when the extractor starts each stage (speech recognition runs
+# beside the face pipeline, so the stages overlap; the fractions only move a progress bar)
+STAGE_DONE = {"decoding audio": 0.05, "recognising speech": 0.1, "faces": 0.15, "voice": 0.7, "words": 0.85}
 
 Which = Literal["student", "teacher"]
 State = Literal["present", "switched off", "dropped", "missing"]
@@ -326,15 +329,17 @@ class Predictor:
                 on_stage: Callable[[str, float], None] | None = None) -> ClipFeatures:
         """Decode and extract every modality of one clip (the slow part; cache the result).
 
-        on_stage(name, fraction done) is called as the work moves on (a progress bar's feed).
+        on_stage(name, fraction done) is called as each stage starts (a progress bar's feed): "waiting
+        for the extractor", then the extractor's own stages (decoding audio, recognising speech, faces,
+        voice, words), then "extracted".
         """
         stage = on_stage or (lambda name, fraction: None)
         p = self.check_file(path)
         transcript = transcript if transcript and transcript.strip() else None
-        stage("waiting for the extractor", 0.05)
+        stage("waiting for the extractor", 0.02)
         with self._extract_lock:
-            stage("decoding and extracting", 0.1)
-            clip = self.extractor.extract(p, transcript=transcript)
+            clip = self.extractor.extract(p, transcript=transcript,
+                                          progress=lambda name: stage(name, STAGE_DONE.get(name, 0.5)))
         stage("extracted", 0.9)
         if clip.duration > self.max_seconds:
             raise InputError(f"{p.name} lasts {clip.duration:.1f} s; the limit is {self.max_seconds:.0f} s")

@@ -273,6 +273,18 @@ def test_predictor_builds_the_checkpoints_extractors(real_checkpoint):
     assert p.spec.diff(p.extractor.feature_spec()) == []
 
 
+def test_extract_reports_its_stages(real_checkpoint, tmp_path):
+    from tests.demo_support import TRANSCRIPT, make_clip
+
+    seen = []
+    p = Predictor.from_checkpoint(real_checkpoint, device="cpu")
+    clip = p.extract(make_clip(tmp_path / "talk.mp4", seconds=1.5), TRANSCRIPT, on_stage=lambda *a: seen.append(a))
+    names = [n for n, _ in seen]
+    assert names[0] == "waiting for the extractor" and names[-1] == "extracted"
+    assert {"decoding audio", "faces", "voice", "words"} <= set(names)
+    assert all(0.0 <= f <= 1.0 for _, f in seen) and clip.transcript == TRANSCRIPT
+
+
 @pytest.mark.slow
 def test_cli_prints_the_prediction_as_json(real_checkpoint, tmp_path):
     from tests.demo_support import TRANSCRIPT, make_clip
