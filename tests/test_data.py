@@ -11,11 +11,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from features.feature_files import write_folder
+from features.spec import MODALITIES
 from train.data import IEMOCAP_CLASSES, DataError, collate, load_dataset
 from train.pickles import infer_span, left_justify
 from train.synthetic import make_synthetic, write_mmsa, write_mult
 
-MODS = ("text", "audio", "vision")
+MODS = MODALITIES
 
 
 def _clean(x: np.ndarray) -> np.ndarray:

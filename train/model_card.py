@@ -22,6 +22,7 @@ from aumdf.metrics import sentiment_class
 from aumdf.predict import resolve_checkpoints
 from features.cli import arg, command_line, parse_config
 from features.feature_files import DataError, read_manifest
+from features.spec import MODALITIES
 from train.config import TrainConfig
 from train.evaluate_demo import grid_table, load_result, sense_lines, source_tables
 from train.io import read_json
@@ -110,7 +111,7 @@ def _model_section(res: dict[str, Any], models: dict[str, tuple[Any, Any, dict]]
     out.append("| parameters | " + " | ".join(f"{res['models'][r]['parameters']:,}" for r in roles) + " |")
     out.append("| best epoch (validation MAE) | " + " | ".join(str(models[r][2].get("best_epoch", "–")) for r in roles) + " |")
     out += ["", "Features (the app's own extractors; a checkpoint refuses any others): " + "; ".join(
-        f"{m} {spec[m].extractor} {spec[m].dim}-d, at most {spec[m].max_len} frames" for m in ("text", "audio", "vision"))
+        f"{m} {spec[m].extractor} {spec[m].dim}-d, at most {spec[m].max_len} frames" for m in MODALITIES)
         + ".", ""]
     return out
 

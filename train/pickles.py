@@ -116,7 +116,7 @@ def read_mmsa(path: Path, name: str, task: str, aligned: bool, stats: dict) -> d
             raise DataError(f"{where} holds only BERT token ids (`text_bert`), no word-vector `text` features. "
                             "AUMDF consumes per-word feature vectors: use an MMSA pickle that has `text` "
                             "(GloVe or BERT features), a MulT pickle, or extract features with features/")
-        _need(d, ("text", "audio", "vision", "regression_labels"), where)
+        _need(d, (*MODALITIES, "regression_labels"), where)
         if not aligned:
             _need(d, ("audio_lengths", "vision_lengths"), where + " (unaligned)")
         feats, counts = {}, {}
@@ -154,7 +154,7 @@ def read_mult(path: Path, name: str, class_names: tuple[str, ...], aligned: bool
     out = {}
     for split in SPLITS:
         d, where = data[split], f"{path.name}[{split!r}]"
-        _need(d, ("text", "audio", "vision", "labels"), where)
+        _need(d, (*MODALITIES, "labels"), where)
         feats, counts = {}, {}
         for m in MODALITIES:
             feats[m], counts[m] = sanitize(d[m])
