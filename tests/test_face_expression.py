@@ -266,6 +266,7 @@ def test_shipped_weights_load_and_give_finite_outputs():
 
 
 @pytest.mark.media
+@pytest.mark.slow
 def test_shipped_weights_accuracy_on_private_test_sample(shared):
     splits = load_fer2013(shared / "data" / "fer2013.npz")
     idx = np.random.default_rng(0).choice(len(splits.test), 1000, replace=False)

@@ -64,6 +64,7 @@ def test_resume_after_completion_does_not_retrain(trained, mosi_dir):
     assert after["student"]["valid_complete"] == before["student"]["valid_complete"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("interrupt_after", [1, 3], ids=["in-teacher", "in-student"])
 def test_interrupted_run_resumes_to_the_same_result(mosi_dir, tmp_path, monkeypatch, interrupt_after):
     """Kill a 2+2-epoch run after its n-th `last.pt` write, resume: same numbers as an uninterrupted run."""
