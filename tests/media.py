@@ -165,3 +165,27 @@ def music(seconds: float = 6.0, sr: int = 16000) -> np.ndarray:
             for h in range(1, 5):
                 y[seg] += env * np.sin(2 * np.pi * f * h * t[seg]) / h
     return (0.2 * y / np.abs(y).max()).astype(np.float32)
+
+
+# ------------------------------------------------------------------ the shared media's real speech
+GRID_WORDS = {"command": dict(b="bin", l="lay", p="place", s="set"), "colour": dict(b="blue", g="green", r="red", w="white"),
+              "prep": dict(a="at", b="by", i="in", w="with"), "adverb": dict(a="again", n="now", p="please", s="soon")}
+DIGITS = "zero one two three four five six seven eight nine".split()
+
+
+def grid_sentence(stem: str) -> str:
+    """GRID's file name spells its sentence (see the media README): lbax4n -> "lay blue at x four now"."""
+    c, col, prep, letter, digit, adv = stem
+    number = DIGITS[0] if digit == "z" else DIGITS[int(digit)]
+    w = GRID_WORDS
+    return f"{w['command'][c]} {w['colour'][col]} {w['prep'][prep]} {letter} {number} {w['adverb'][adv]}"
+
+
+def shared_speech(media: Path) -> list[tuple[Path, str]]:
+    """Every real speech clip of the shared media folder with its reference words."""
+    jfk = ("And so my fellow Americans, ask not what your country can do for you, "
+           "ask what you can do for your country.")
+    clips = [(media / "jfk.wav", jfk)]
+    clips += [(p, grid_sentence(p.stem)) for p in sorted((media / "grid").glob("*.mpg"))]
+    clips += [(p, "Don't forget a jacket") for p in sorted((media / "cremad").glob("*.flv"))]
+    return clips

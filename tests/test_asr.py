@@ -14,7 +14,7 @@ from features.asr import (WHISPER_BASE_SHA256, ModelIntegrityError, RecogniserCo
                           pool_states, resolve_model_dir, shared_recogniser, verify_model_dir)
 from features.types import FeatureError
 from features.word_align import edit_distance, word_error_rate, words_of
-from tests.media import music, voiced_tone
+from tests.media import music, shared_speech, voiced_tone
 
 SR = 16000
 # espeak-ng's robot voice: Whisper base got 2 of 29 words wrong (WER 0.07; "the weather" -> "but wherever")
@@ -156,29 +156,6 @@ def test_pool_states_known_answer():
 
 
 # ------------------------------------------------------------------------------- real speech
-GRID_WORDS = {"command": dict(b="bin", l="lay", p="place", s="set"), "colour": dict(b="blue", g="green", r="red", w="white"),
-              "prep": dict(a="at", b="by", i="in", w="with"), "adverb": dict(a="again", n="now", p="please", s="soon")}
-DIGITS = "zero one two three four five six seven eight nine".split()
-
-
-def grid_sentence(stem: str) -> str:
-    """GRID's file name spells its sentence (see the media README): lbax4n -> "lay blue at x four now"."""
-    c, col, prep, letter, digit, adv = stem
-    number = DIGITS[0] if digit == "z" else DIGITS[int(digit)]
-    w = GRID_WORDS
-    return f"{w['command'][c]} {w['colour'][col]} {w['prep'][prep]} {letter} {number} {w['adverb'][adv]}"
-
-
-def shared_speech(media: Path) -> list[tuple[Path, str]]:
-    """Every real speech clip of the shared media folder with its reference words."""
-    jfk = ("And so my fellow Americans, ask not what your country can do for you, "
-           "ask what you can do for your country.")
-    clips = [(media / "jfk.wav", jfk)]
-    clips += [(p, grid_sentence(p.stem)) for p in sorted((media / "grid").glob("*.mpg"))]
-    clips += [(p, "Don't forget a jacket") for p in sorted((media / "cremad").glob("*.flv"))]
-    return clips
-
-
 @pytest.mark.media
 @pytest.mark.slow
 def test_word_error_rate_on_the_shared_real_speech(rec, shared):
