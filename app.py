@@ -335,7 +335,8 @@ def _control_column(page: Page, predictor: Predictor) -> list:
         use_audio = gr.Checkbox(True, label="audio", elem_id="use-audio")
         use_vision = gr.Checkbox(True, label="visual", elem_id="use-visual")
     drop = gr.Slider(0.0, 0.9, value=0.0, step=0.05, label="frame drop rate", elem_id="drop")
-    seed = gr.Number(0, precision=0, label="drop seed", elem_id="seed")
+    # sliders and radios rather than a number box and dropdowns: fewer component types for the page to load
+    seed = gr.Slider(0, 99, value=0, step=1, label="drop seed", elem_id="seed")
     which = gr.Radio(list(predictor.models), value="student", label="model", elem_id="which")
     page.score = gr.Markdown("", elem_id="score")
     page.contrib_plot = gr.Plot(label="modality contributions (Shapley)", elem_id="contributions-plot")
@@ -350,8 +351,8 @@ def _model_views(page: Page, predictor: Predictor) -> list:
         with gr.Column():
             with gr.Row():
                 query = gr.Radio([(fig.NAMES[m], m) for m in MODALITIES], value="text", label="query modality")
-                head = gr.Dropdown(["mean"] + [str(i + 1) for i in range(cfg.n_heads)], value="mean", label="head")
-                layer = gr.Dropdown([str(i + 1) for i in range(cfg.n_layers)], value=str(cfg.n_layers),
+                head = gr.Radio(["mean"] + [str(i + 1) for i in range(cfg.n_heads)], value="mean", label="head")
+                layer = gr.Radio([str(i + 1) for i in range(cfg.n_layers)], value=str(cfg.n_layers),
                                     label="MMT layer", visible=cfg.n_layers > 1)
             page.attention_plot = gr.Plot(label="MMT attention", elem_id="attention-plot")
     page.availability = gr.Markdown(elem_id="availability")
@@ -387,7 +388,7 @@ def _wire(page: Page, predictor: Predictor) -> None:
     # trigger_mode "always_last" keeps a fast series of changes from piling up runs
     use_text, use_audio, use_vision, drop, seed, which, query, head, layer = controls
     gr.on([c.change for c in (use_text, use_audio, use_vision, which, query, head, layer)]
-          + [drop.release, seed.submit, seed.blur],
+          + [drop.release, seed.release],
           partial(predict, predictor), [p.clip_state, *controls], outs, api_name="predict",
           trigger_mode="always_last", show_progress="hidden")
     p.rescore_btn.click(partial(retranscribe, predictor), [p.clip_state, p.words, *controls],
