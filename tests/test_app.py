@@ -140,6 +140,40 @@ def test_toggle_server_time_is_small(analysed):
     assert all(t < 5.0 for t in times)  # generous: the benchmark measures the real figure
 
 
+def test_toggles_answer_while_a_clip_is_being_analysed(server, analysed, media):
+    """Extraction has its own queue slot: a session's toggles are answered while another clip is analysed."""
+    import threading
+    import time
+
+    client, _ = analysed
+    done = {}
+
+    def other_upload():
+        analyse(Client(server[1], verbose=False), media["clip"], transcript="")  # recognises speech: slower
+        done["analyse"] = time.perf_counter()
+
+    t = threading.Thread(target=other_upload)
+    t.start()
+    time.sleep(0.5)
+    r = predict(client, drop_rate=0.25, seed=11)["result"]  # a new model run, not a cached one
+    done["predict"] = time.perf_counter()
+    t.join(timeout=300)
+    assert math.isfinite(r["score"]) and done["predict"] < done["analyse"]
+
+
+def test_contributions_add_up_and_follow_the_switches(analysed):
+    client, first = analysed
+    for controls in ({}, {"audio": False}, {"text": False, "visual": False}, {"drop_rate": 0.4, "seed": 3}):
+        out = predict(client, **controls)
+        r, c = out["result"], out["result"]["contributions"]
+        assert c["baseline"] + sum(c["phi"].values()) == pytest.approx(r["score"], abs=1e-4)
+        for m, s in r["availability"].items():
+            if s["state"] != "present":
+                assert c["phi"][m] == 0.0
+        assert out["contributions"]["type"] == "plotly" and "baseline" in out["score"]
+    assert first["result"]["transcript"] == TRANSCRIPT and first["words"] == TRANSCRIPT
+
+
 def test_recognised_words_can_be_edited(server, media):
     client = Client(server[1], verbose=False)
     out = analyse(client, media["clip"], transcript="")
