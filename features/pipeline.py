@@ -261,12 +261,15 @@ class ClipExtractor:
         return ex
 
     def warmup(self) -> float:
-        """Run a short synthetic tone and a blank frame through the extractors once, so the first real
-        clip does not pay librosa's numba compilation (~5-20 s in a fresh process). Returns seconds."""
+        """Run a short synthetic tone and a blank frame through the extractors once, and load the speech
+        model (verified, ~1-4 s) when recognition is on, so the first real clip does not pay librosa's numba
+        compilation (~5-20 s in a fresh process) nor the model load. Returns seconds."""
         t0 = time.perf_counter()
         t = np.arange(8000) / 16000
         self.audio.extract((0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), 16000)
         self.vision.extract(np.zeros((1, 64, 64, 3), np.uint8), np.zeros(1, np.float32))
+        if self.recognise_speech:
+            self.recogniser.model  # noqa: B018 (loads it)
         return time.perf_counter() - t0
 
     # ---------------------------------------------------------------- spec

@@ -169,3 +169,14 @@ def test_word_error_rate_on_the_shared_real_speech(rec, shared):
     wer = sum(edit_distance(words_of(a), words_of(b)) for a, b in hyps) / len(refs)
     assert wer <= 0.25, hyps  # measured 0.07 (pocketsphinx: 0.70)
     assert word_error_rate(hyps[0][0], hyps[0][1]) == 0.0  # jfk.wav word for word
+
+
+@needs_espeak
+def test_one_recogniser_serves_concurrent_callers(rec, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    clips = [espeak(t, tmp_path / f"c{i}.wav") for i, t in enumerate(ESPEAK_SENTENCES[1:])]
+    alone = [rec.recognise(*c).text for c in clips]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda c: rec.recognise(*c).text, clips * 2))
+    assert together == alone * 2
