@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 from aumdf.checkpoint import CheckpointError
-from aumdf.predict import DEFAULT_CHECKPOINT, MAX_SECONDS, InputError, Prediction, Predictor, parse_modalities
+from aumdf.predict import MAX_SECONDS, InputError, Prediction, Predictor, parse_modalities
 from features.cli import arg, parse_config
 from features.types import FeatureError
 
@@ -26,13 +26,13 @@ BRIEF = ("score", "label", "bin7", "bin7_label", "probabilities")  # the second 
 
 @dataclass(frozen=True)
 class PredictConfig:
-    clip: str = arg("", "video or audio file", positional=True)
+    clip: str = arg(help="video or audio file", positional=True)
     transcript: str | None = arg(None, "the spoken words (default: recognised from the audio)")
     modalities: str = arg("text,audio,visual", "modalities switched on, e.g. text,audio")
     drop_rate: float = arg(0.0, "fraction of frames dropped at random (0-0.9)")
     seed: int = arg(0, "seed of the frame drop")
     which: Literal["student", "teacher"] = arg("student", "model whose result is primary")
-    checkpoint: str | None = arg(None, f"folder with student/ (+ teacher/); default {DEFAULT_CHECKPOINT}")
+    checkpoint: str | None = arg(None, "folder with student/ (+ teacher/); default checkpoints/default")
     max_seconds: float = arg(MAX_SECONDS, "refuse longer clips")
     device: str | None = arg(None, "cpu or cuda (default: cuda when present)")
     json: bool = arg(False, "print the prediction as JSON")
@@ -58,9 +58,6 @@ def summary(pred: Prediction, teacher: Prediction | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_config(PredictConfig, argv, prog="python -m aumdf.predict",
                        description="Sentiment of one clip with AUMDF.")
-    if not cfg.clip:
-        print("error: give the clip to analyse (python -m aumdf.predict CLIP)", file=sys.stderr)
-        return 2
     try:
         modalities = parse_modalities(cfg.modalities)
         if not 0.0 <= cfg.drop_rate < 1.0:
