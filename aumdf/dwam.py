@@ -17,7 +17,9 @@ What Z_n is at frame i of m:
 `framewise=False` pools always: the behaviour of checkpoints written before frame-wise gating existed.
 
 W_mn [Z_m ; Z_n] is computed as W_mn[:, :d] Z_m + W_mn[:, d:] Z_n: the same parameters and result (to
-float rounding), without repeating the pooled partner's product at every frame.
+float rounding), without repeating the pooled partner's product at every frame. The position-wise maps run
+on available frames only (`aumdf.masking.apply_rows`); an unavailable frame of m gets gate 0 and an output
+that nothing downstream reads.
 The gate values g_mn are returned: the demo plots them and they explain which pair drove the result.
 """
 
@@ -27,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aumdf.masking import masked_mean
+from aumdf.masking import apply_rows, available_rows, masked_mean
 from aumdf.types import MODALITIES
 
 
@@ -65,7 +67,8 @@ class DWAM(nn.Module):
         pooled = F.linear(pooled_n, w, lin.bias).unsqueeze(1)  # b 1 d
         if same is None:
             return pooled
-        frame = F.linear(zn * mask_n.unsqueeze(-1).to(zn.dtype), w, lin.bias)  # b t d
+        # an unavailable partner frame enters as zeros: W·0 + b
+        frame = apply_rows(lambda r: F.linear(r, w), zn, available_rows(mask_n)) + lin.bias  # b t d
         return frame if bool(same.all()) else torch.where(same[:, None, None], frame, pooled)
 
     def forward(self, z: dict[str, Tensor], masks: dict[str, Tensor], lengths: dict[str, Tensor] | None = None
@@ -80,16 +83,19 @@ class DWAM(nn.Module):
         out: dict[str, Tensor] = {}
         for m in self.modalities:
             zm = z[m]
+            rows = available_rows(masks[m])
+            avail = masks[m].unsqueeze(-1).to(zm.dtype)  # b t 1
             partners = [n for n in self.modalities if n != m]
             # the Z_m halves of both gates of m in one product: b t (len(partners)·d)
-            own = F.linear(zm, torch.cat([self.gate[pair_key(m, n)].weight[:, : self.d] for n in partners]))
+            w_own = torch.cat([self.gate[pair_key(m, n)].weight[:, : self.d] for n in partners])
+            own = apply_rows(lambda r: F.linear(r, w_own), zm, rows)
             parts = []
             for i, n in enumerate(partners):
                 same = shared_time_axis(zm.shape[1], z[n].shape[1], lengths.get(m), lengths.get(n))
                 term = self.partner_term(pair_key(m, n), z[n], masks[n], pooled[n], same)
-                g = F.relu(own[..., i * self.d:(i + 1) * self.d] + term)  # b t d
+                g = F.relu(own[..., i * self.d:(i + 1) * self.d] + term) * avail  # b t d
                 gates[pair_key(m, n)] = g
                 parts.append(g)
-            weighted = torch.cat(parts, dim=-1) * self.expand[m](zm) + self.expand_bias[m]  # b t 2d
-            out[m] = self.out[m](weighted)
+            weighted = torch.cat(parts, dim=-1) * apply_rows(self.expand[m], zm, rows) + self.expand_bias[m]  # b t 2d
+            out[m] = apply_rows(self.out[m], weighted, rows)
         return out, gates

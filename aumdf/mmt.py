@@ -31,7 +31,7 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from aumdf.masking import masked_mean
+from aumdf.masking import apply_rows, available_rows, masked_mean
 from aumdf.types import MODALITIES
 
 
@@ -105,8 +105,13 @@ class MMTLayer(nn.Module):
                 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """z[m]: [b, t_m, d] -> (H[m]: [b, t_m, d], attention[m]: [b, h, t_m, t_n + t_k])."""
         zn = {m: self.norm[m](z[m]) for m in self.modalities}
-        keys = {m: rearrange(self.w_k[m](zn[m]), "b j (h e) -> b h j e", h=self.h) for m in self.modalities}
-        vals = {m: rearrange(self.w_v[m](zn[m]), "b j (h e) -> b h j e", h=self.h) for m in self.modalities}
+        rows = {m: available_rows(masks[m]) for m in self.modalities}  # projections skip unavailable frames
+
+        def heads(lin: nn.Linear, m: str) -> Tensor:
+            return rearrange(apply_rows(lin, zn[m], rows[m]), "b j (h e) -> b h j e", h=self.h)
+
+        keys = {m: heads(self.w_k[m], m) for m in self.modalities}
+        vals = {m: heads(self.w_v[m], m) for m in self.modalities}
         # gamma for keys of n is built from the other key modality; 1 + 0 when that modality is absent
         gammas = {
             m: 1.0 + rearrange(self.w_gamma[m](masked_mean(zn[m], masks[m])), "b (h e) -> b h 1 e", h=self.h)
@@ -117,7 +122,7 @@ class MMTLayer(nn.Module):
         attn_maps: dict[str, Tensor] = {}
         for m in self.modalities:
             n, k = others(m, self.modalities)
-            q = rearrange(self.w_q[m](zn[m]), "b i (h e) -> b h i e", h=self.h)
+            q = heads(self.w_q[m], m)
             e = q.shape[-1]
             scores = []
             for key_mod, third in ((n, k), (k, n)):
@@ -137,11 +142,19 @@ class MMTLayer(nn.Module):
             v = torch.cat([vals[n], vals[k]], dim=2)  # b h s e
             ctx = torch.einsum("bhij,bhje->bhie", self.attn_drop(attn), v)
             ctx = rearrange(ctx, "b h i e -> b i (h e)")
-            h1 = self.drop(self.w_o[m](ctx)) + zn[m]  # eq. 31
+            h1 = self.drop(apply_rows(self.w_o[m], ctx, rows[m])) + zn[m]  # eq. 31
             h1n = self.ffn_norm[m](h1)
-            out[m] = self.drop(self.ffn[m](h1n)) + h1n  # eq. 32
+            out[m] = self.drop(self.feed_forward(m, h1n, rows[m])) + h1n  # eq. 32
             attn_maps[m] = attn
         return out, attn_maps
+
+    def feed_forward(self, m: str, x: Tensor, rows: Tensor) -> Tensor:
+        """FFN of eq. 32 on the available frames: x [b, t, d] -> [b, t, d]. The dropout between its two
+        layers runs over the whole [b, t, 4d] tensor, so it draws the same random numbers as the plain
+        `nn.Sequential` call would."""
+        lin1, act, drop, lin2 = self.ffn[m]
+        hidden = apply_rows(lambda r: act(lin1(r)), x, rows)  # b t 4d
+        return apply_rows(lin2, drop(hidden), rows)
 
 
 class MMT(nn.Module):

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from aumdf.masking import masked_mean_var
+from aumdf.masking import apply_rows, available_rows, masked_mean_var
 
 
 def reverse_within_length(x: Tensor, lengths: Tensor) -> Tensor:
@@ -95,7 +95,8 @@ class REM(nn.Module):
         unified = (h - mu.unsqueeze(1)) / torch.sqrt(var.unsqueeze(1) + self.log_phi.exp())
 
         # noise filter, eq. 7-10
-        f = F.relu(self.filter_proj(self.filter(x, lengths)))  # b t d
+        # position-wise on available frames only; the others are zeroed at the end
+        f = F.relu(apply_rows(self.filter_proj, self.filter(x, lengths), available_rows(mask)))  # b t d
         gate = straight_through_gate(f, self.rho, self.gate_sharpness)
         f_mu, f_var = masked_mean_var(f, mask)
         delta = self.compensation(torch.cat([f_mu, torch.sqrt(f_var + 1e-6)], dim=-1))  # b d
