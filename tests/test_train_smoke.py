@@ -41,7 +41,7 @@ def test_short_run_beats_mean_predictor_and_checkpoints_load(trained, mosi_dir):
     student, base = m["student"]["valid_complete"]["mae"], m["baseline_valid"]["mae"]
     assert student < 0.9 * base, f"student valid MAE {student:.3f} vs mean predictor {base:.3f}"
     # every loss part is logged per epoch
-    assert set(m["student"]["history"][0]["train"]) == {"loss", "task", "reg", "csd", "srd"}
+    assert set(m["student"]["history"][0]["train"]) == {"loss", "task", "reg", "csd", "csd_floor", "srd"}
     assert set(m["teacher"]["history"][0]["train"]) == {"loss", "task", "reg"}
     spec = load_dataset("mosi", mosi_dir).feature_spec
     for role in ("teacher", "student"):
