@@ -136,3 +136,37 @@ def test_vision_extractor_on_random_frames(vision_extractor, n, h, w, seed):
         return
     assert out.present or out.missing_reason
     assert np.isfinite(out.values).all()
+
+
+WORDS = st.lists(st.sampled_from(["ask", "not", "knot", "what", "you", "can", "do", "x", "don't"]), max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ref=WORDS, hyp=WORDS, weighted=st.booleans())
+def test_word_alignment_properties(ref, hyp, weighted):
+    """Every word of both sides appears once, in order; the distance is symmetric and bounded."""
+    from features.word_align import align, edit_distance
+
+    pairs = align(ref, hyp, weighted=weighted)
+    assert [i for i, _ in pairs if i is not None] == list(range(len(ref)))
+    assert [j for _, j in pairs if j is not None] == list(range(len(hyp)))
+    d = edit_distance(ref, hyp)
+    assert d == edit_distance(hyp, ref) and abs(len(ref) - len(hyp)) <= d <= max(len(ref), len(hyp))
+    assert (d == 0) == (ref == hyp)
+
+
+@settings(max_examples=100, deadline=None)
+@given(tokens=WORDS, heard=WORDS, gaps=st.lists(st.floats(0.0, 1.0), min_size=12, max_size=12))
+def test_typed_words_always_get_ordered_finite_times(tokens, heard, gaps):
+    from features.types import Word
+    from features.word_align import time_words
+
+    t, words = 0.0, []
+    for w, g in zip(heard, gaps):
+        words.append(Word(w, t, t + 0.1 + g))
+        t += 0.1 + g
+    times, paired = time_words(tokens, words)
+    assert times.shape == (len(tokens), 2) and paired <= min(len(tokens), len(heard))
+    if words and tokens:
+        assert np.isfinite(times).all() and np.all(times[:, 1] >= times[:, 0] - 1e-6)
+        assert np.all(np.diff(times[:, 0]) >= -1e-6)
