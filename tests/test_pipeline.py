@@ -200,3 +200,15 @@ def test_recognised_words_reach_the_text_modality_and_other_languages_do_not(par
     clip = extractor.extract_arrays(audio=(y, sr))
     assert not clip.text.present and "English-only" in clip.text.missing_reason
     assert clip.info.recognition.language == "fr" and clip.transcript  # shown, not scored
+
+
+@pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_encoder_states_kept_from_the_recognisers_pass(parts, tmp_path):
+    from tests.test_asr import espeak
+
+    y, sr = espeak("Please bring the red book to the kitchen table.", tmp_path / "s.wav")
+    clip = ClipExtractor(**parts, keep_encoder=True).extract_arrays(audio=(y, sr), transcript="typed words")
+    states = clip.info.encoder_states
+    assert clip.text.extras.source == "transcript" and clip.info.recognition.words  # ran despite the transcript
+    assert states.values.shape == (int(np.ceil(len(y) / sr * 50)), 512) and states.model == "whisper-base"
+    assert ClipExtractor(**parts).extract_arrays(audio=(y, sr), transcript="typed words").info.encoder_states is None
