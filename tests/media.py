@@ -142,8 +142,17 @@ def write_audio(path: str | Path, samples: np.ndarray, sr: int = 16000, file_sr:
 @pytest.fixture(scope="session")
 def text_cache(tmp_path_factory):
     """A per-session word-vector cache ($AUMDF_CACHE): the GloVe conversion runs once per test session,
-    and never touches the user's cache or the repository. Import it into a test module to use it."""
+    and never writes to the user's cache or the repository. Import it into a test module to use it."""
+    from features.asr import WHISPER_BASE, WHISPER_BASE_REVISION
+    from features.text import cache_dir
+
     path = tmp_path_factory.getbasetemp() / "aumdf-cache"
+    # the joined speech model (145 MB) is linked, not copied, when the user's cache has it; it is
+    # still verified before loading
+    whisper = cache_dir() / f"{WHISPER_BASE}-{WHISPER_BASE_REVISION[:7]}"
+    if (whisper / "model.bin").is_file() and not (path / whisper.name).exists():
+        path.mkdir(parents=True, exist_ok=True)
+        (path / whisper.name).symlink_to(whisper, target_is_directory=True)
     old = os.environ.get("AUMDF_CACHE")
     os.environ["AUMDF_CACHE"] = str(path)
     yield path
