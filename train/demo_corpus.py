@@ -226,6 +226,8 @@ class BuildConfig:
     face_weights: Path | None = arg(None, "face-expression checkpoint (default: the shipped checkpoints/face_expression/)")
     vectors: str | None = arg(None, "word-vector file (default: the app's GloVe 6B 50-d; must match what the app "
                                     "will use)")
+    face_frames: int = arg(1, "frames per FER2013 face: the still plus jittered views of it "
+                              "(train.face_sequence), pooled by the model like the app's tracked crops")
     quiet: bool = arg(False, "no progress bars")
 
 
@@ -281,16 +283,22 @@ def _speech_items(ex: Any, spec: FeatureSpec, clips: Sequence[Any], cfg: BuildCo
 
 def _face_items(ex: Any, spec: FeatureSpec, fer: Any, cfg: BuildConfig, rng: np.random.Generator
                 ) -> dict[str, list[Item]]:
-    """FER2013 faces, one frame each, embedded like a crop from a video."""
+    """FER2013 faces, each `cfg.face_frames` frames (the still, then jittered views), embedded like crops
+    from a video. The views have their own seeded generator: subsets and composites do not move."""
+    from train.face_sequence import stills_to_sequences
+
     splits = fer.splits
     idx = sorted(i for split in SPLITS for i in _subsample(np.flatnonzero(splits == split).tolist(), cfg.limit, rng))
-    emb = embed_faces(fer.images[idx], ex.vision.embed, progress=not cfg.quiet)
+    n = max(1, cfg.face_frames)
+    images = fer.images[idx] if n == 1 else stills_to_sequences(fer.images[idx], n, np.random.default_rng([cfg.seed, 13]))
+    emb = embed_faces(images, ex.vision.embed, progress=not cfg.quiet)
     if len(idx) and emb.shape[1] != spec.vision.dim:
         raise DataError(f"face embeddings have {emb.shape[1]} features, the vision spec says {spec.vision.dim}")
     out: dict[str, list[Item]] = {sp: [] for sp in SPLITS}
     for j, i in enumerate(idx):
         emo, split = FER_EMOTIONS[int(fer.labels[i])], str(splits[i])
-        out[split].append(Item("fer2013", split, str(fer.ids[i]), VALENCE[emo], emo, only(spec, vision=emb[j : j + 1])))
+        out[split].append(Item("fer2013", split, str(fer.ids[i]), VALENCE[emo], emo,
+                               only(spec, vision=emb[j * n : (j + 1) * n])))
     return out
 
 
