@@ -36,6 +36,23 @@ def shared() -> Path:
     return path
 
 
+# ------------------------------------------------------------------ generated training data
+
+# train.distill settings for smoke runs: a tiny model, one thread, no progress bars
+TINY_TRAIN = dict(d_model=16, n_heads=2, head_dropout=0.0, dropout=0.0, batch_size=16, lr=3e-3, threads=1,
+                  progress=False)
+
+
+@pytest.fixture(scope="session")
+def mosi_dir(tmp_path_factory) -> Path:
+    """A MOSI-like MulT pickle (96/32/32 samples, every modality predictive) in its own folder."""
+    from train.synthetic import make_synthetic, write_mult
+
+    d = tmp_path_factory.mktemp("mosi")
+    write_mult(make_synthetic(n=(96, 32, 32), strength=(2.0, 1.5, 1.0), noise=0.4, seed=5), d / "mosi_data.pkl")
+    return d
+
+
 # ------------------------------------------------------------------ the demo corpus from generated data
 
 

@@ -14,19 +14,13 @@ import pytest
 import torch
 
 from aumdf.checkpoint import load_checkpoint
+from tests.conftest import TINY_TRAIN
 from train.data import load_dataset
 from train.distill import TrainConfig, parse_args, train
 from train.synthetic import make_synthetic, write_mult
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(d_model=16, n_heads=2, head_dropout=0.0, dropout=0.0, batch_size=16, lr=3e-3, threads=1, progress=False)
-
-
-@pytest.fixture(scope="module")
-def mosi_dir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("mosi")
-    write_mult(make_synthetic(n=(96, 32, 32), strength=(2.0, 1.5, 1.0), noise=0.4, seed=5), d / "mosi_data.pkl")
-    return d
+TINY = TINY_TRAIN  # mosi_dir and TINY_TRAIN: tests/conftest.py
 
 
 @pytest.fixture(scope="module")
