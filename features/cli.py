@@ -151,8 +151,12 @@ def from_namespace(cls: type[C], ns: argparse.Namespace | dict[str, Any]) -> C:
     kw = {}
     for f in dataclasses.fields(cls):
         if f.init and f.name in values:
-            v = values[f.name]
-            kw[f.name] = tuple(v) if isinstance(v, list) and _kind(hints[f.name], f.name).sequence else v
+            v, kind = values[f.name], _kind(hints[f.name], f.name)
+            if isinstance(v, list) and kind.sequence:
+                v = tuple(kind.convert(x) if kind.convert is Path else x for x in v)
+            elif isinstance(v, str) and kind.convert is Path:  # a path read back from JSON
+                v = Path(v)
+            kw[f.name] = v
     return cls(**kw)
 
 

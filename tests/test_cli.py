@@ -56,5 +56,6 @@ def test_config_file_and_command_line_round_trip(tmp_path):
     line = command_line(cfg, "python -m x")
     assert line == "python -m x --epochs 5 --out runs/x --seeds 1 2 --no-use-dwam"
     assert parse_config(Cfg, line.split()[3:]) == cfg
+    assert from_dict(Cfg, {"out": "runs/y"}).out == Path("runs/y")  # paths come back as Path
     with pytest.raises(ValueError, match="unknown Cfg keys"):
         from_dict(Cfg, {"epoch": 1})
