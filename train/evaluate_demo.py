@@ -127,14 +127,9 @@ def _predict(model, ds, subset: Sequence[str], device: torch.device, batch_size:
     return predict(model, loader, device, transform=lambda b, i: keep_only(b, subset))
 
 
-def classes_of(scores: np.ndarray) -> np.ndarray:
-    """[n] scores -> [n] 0 negative / 1 neutral / 2 positive (the model's own bins)."""
-    return sentiment_class(scores)
-
-
 def class_report(pred_scores: np.ndarray, true_scores: np.ndarray) -> dict[str, float]:
     """Sentiment-class accuracy and macro-F1 of predicted vs labelled scores, plus MAE and Corr of the scores."""
-    p, t = classes_of(pred_scores), classes_of(true_scores)
+    p, t = sentiment_class(pred_scores), sentiment_class(true_scores)
     cm = M.classification_metrics(p, t, CLASS_NAMES)
     return {"accuracy": cm["accuracy"], "macro_f1": cm["macro_f1"],
             **{f"f1_{c}": cm[f"f1_{c}"] for c in CLASS_NAMES},
@@ -143,9 +138,9 @@ def class_report(pred_scores: np.ndarray, true_scores: np.ndarray) -> dict[str, 
 
 def majority_baseline(train_scores: np.ndarray, test_scores: np.ndarray) -> dict[str, Any]:
     """Always predict the train split's most frequent class."""
-    counts = np.bincount(classes_of(train_scores), minlength=len(CLASS_NAMES))
+    counts = np.bincount(sentiment_class(train_scores), minlength=len(CLASS_NAMES))
     k = int(counts.argmax())
-    t = classes_of(test_scores)
+    t = sentiment_class(test_scores)
     cm = M.classification_metrics(np.full(len(t), k), t, CLASS_NAMES)
     return {"predictor": f"train majority ({CLASS_NAMES[k]})", "accuracy": cm["accuracy"], "macro_f1": cm["macro_f1"]}
 
@@ -229,7 +224,7 @@ def _source_entry(models: dict[str, LoadedCheckpoint], corpus: DatasetSplits, so
         return entry, None
     entry["metrics"] = {r: class_report(p, labels) for r, p in preds.items()}
     entry["baseline"] = majority_baseline(np.asarray(train_labels), labels)
-    entry["class_counts"] = {c: int(n) for c, n in zip(CLASS_NAMES, np.bincount(classes_of(labels), minlength=3))}
+    entry["class_counts"] = {c: int(n) for c, n in zip(CLASS_NAMES, np.bincount(sentiment_class(labels), minlength=3))}
     emotions = np.array([str(e) for e in test.column("emotion")])
     return entry, {r: mean_by(p, emotions) for r, p in preds.items()}
 
