@@ -194,6 +194,7 @@ def extract(predictor: Predictor, video: str, transcript: str, progress: gr.Prog
         log.exception("extraction failed")
         raise user_error(f"could not analyse this clip ({type(e).__name__}: {e})", video) from None
     envelope = fig.waveform_envelope(video) if clip.audio.present else None
+    app_media.prune(FILE_CACHE_S[1])  # the app's own previews and face crops, as gradio ages its cache
     return AnalysedClip(clip, uuid.uuid4().hex, Path(str(video)).name, envelope)
 
 

@@ -7,11 +7,12 @@ H.264/AAC MP4 made with PyAV (its bundled ffmpeg has libx264; MPEG-4 Part 2 is t
 most PREVIEW_SIDE pixels on the long side. An audio-only clip gets a still grey frame with its
 audio, so the player shows a timeline instead of nothing.
 
-Atomic files. Every file here is named by the SHA-256 of its content (or of its source file and
+Atomic files, pruned. Every file here is named by the SHA-256 of its content (or of its source file and
 settings) and written under a temporary name, then renamed into place: two sessions that make
 the same face crop or preview at once never read a half-written file, and a finished file is
 never rewritten (gradio's own `save_pil_to_cache` rewrites in place, which lost about 1 request
-in 320 under load).
+in 320 under load). `prune` deletes the files nobody has asked for in a while, as gradio ages its
+own cache.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 import io
 import os
 import tempfile
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -41,9 +43,34 @@ def work_dir(name: str) -> Path:
     return d
 
 
+_last_prune = 0.0
+
+
+def prune(max_age_s: float, every_s: float = 600.0) -> int:
+    """Delete the app's files not touched for max_age_s (at most once every every_s); returns how many.
+
+    A file in use is safe: gradio serves its own copy, made when the handler returned the path.
+    """
+    global _last_prune
+    now = time.time()
+    if now - _last_prune < every_s:
+        return 0
+    _last_prune, removed = now, 0
+    for name in ("faces", "previews"):
+        for f in work_dir(name).iterdir():
+            try:
+                if now - f.stat().st_mtime > max_age_s:
+                    f.unlink()
+                    removed += 1
+            except OSError:  # another process pruned it first
+                continue
+    return removed
+
+
 def write_atomic(path: Path, data: bytes) -> Path:
     """Write `data` to `path` by rename from a temporary file in the same folder; keep an existing file."""
     if path.exists():
+        os.utime(path)  # in use again: not pruned for another max age
         return path
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -108,6 +135,7 @@ def preview(path: str | Path, max_seconds: float = 60.0) -> Path:
         return src
     out = work_dir("previews") / f"{_digest(src)}.mp4"
     if out.exists():
+        os.utime(out)  # in use again: not pruned for another max age
         return out
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".mp4")
     os.close(fd)

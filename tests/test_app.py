@@ -357,6 +357,23 @@ def test_gallery_files_are_written_once_and_atomically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [paths[0].name]
 
 
+def test_old_app_files_are_pruned(tmp_path, monkeypatch):
+    import os
+    import time
+
+    import numpy as np
+
+    import app_media
+
+    monkeypatch.setenv("AUMDF_APP_FILES", str(tmp_path))
+    monkeypatch.setattr(app_media, "_last_prune", 0.0)
+    old = app_media.save_image(np.zeros((8, 8, 3), np.uint8))
+    new = app_media.save_image(np.ones((8, 8, 3), np.uint8))
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert app_media.prune(3600) == 1 and not old.exists() and new.exists()
+    assert app_media.prune(3600) == 0  # not again before every_s
+
+
 def test_preview_endpoint(server):
     client = Client(server[1], verbose=False)
     out = client.predict(handle_file(str(ROOT / "examples" / "cremad_1001_DFA_FEA_XX.flv")), api_name="/preview")
