@@ -96,3 +96,27 @@ def test_a_teacher_of_another_width_stops_before_training(mosi_dir, tmp_path):
         train(TrainConfig(dataset="mosi", data_dir=str(mosi_dir), out=str(out), epochs=1, teacher=str(tmp_path / "teacher16"),
                           **{**TINY, "d_model": 24}))
     assert not (out / "student").exists() and not (out / "last.pt").exists()
+
+
+def test_a_modality_that_loads_empty_is_said_out_loud(tmp_path, caplog):
+    import pickle
+
+    from train.data import DataError
+    from train.synthetic import write_mmsa
+
+    path = write_mmsa(make_synthetic(n=(16, 8, 8), seed=1, aligned=False), tmp_path / "unaligned_50.pkl")
+    data = pickle.loads(path.read_bytes())
+    for split in data.values():
+        split["text_bert"][:, 1] = 0  # the mask row all zeros: every text sequence has length 0
+    path.write_bytes(pickle.dumps(data))
+    with pytest.raises(DataError, match=r"text is empty for 16/16 samples of the train split.*text_bert\[:, 1\].*"
+                                        r"--allow-empty-modality"):
+        load_dataset("mosi", path, allow_empty=False)
+    with caplog.at_level("WARNING", logger="train.data"):
+        splits = load_dataset("mosi", path, allow_empty=True)
+    assert splits.stats["empty_modalities"]["train"]["text"] == 16
+    assert "text is empty for 16/16 samples" in caplog.text and "text_bert" in caplog.text
+    with pytest.raises(SystemExit, match="allow-empty-modality"):
+        distill_mod.main(["--dataset", "mosi", "--data-dir", str(path), "--out", str(tmp_path / "run"), "--epochs", "1",
+                          "--d-model", "16", "--n-heads", "2", "--threads", "1", "--no-progress"])
+    assert TrainConfig().allow_empty_modality is False

@@ -20,6 +20,8 @@ class TrainConfig:
     layout: str = arg("auto", "auto takes the first present (docs/training.md)", choices=LAYOUTS)
     max_lens: tuple[int, int, int] = arg((25, 150, 100), "max frames text audio vision (Table 2), applied to "
                                                          "unaligned layouts; 0 keeps all")
+    allow_empty_modality: bool = arg(False, "train even when a modality is empty for every sample of a split "
+                                            "(by default that stops the run with a message)")
     # model (Table 2: hidden 300, dropout 0.8 on the fused representation)
     d_model: int = arg(300, "shared width d (Table 2: hidden 300)")
     n_heads: int = arg(4, "attention heads (d_model must be divisible by it)")

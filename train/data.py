@@ -342,13 +342,15 @@ def load_dataset(
     data_dir: Path | str | None = None,
     layout: str = "auto",
     max_lens: tuple[int, int, int] | None = None,
+    allow_empty: bool = True,
 ) -> DatasetSplits:
     """Read the dataset `name` (a key of DATASETS) from `data_dir` (default `data/<name>/`).
 
     layout: one of LAYOUTS; "auto" takes the first present of the dataset's layouts in the order features,
     corpus, mmsa-aligned, mult-aligned, mmsa-unaligned, mult-unaligned. `data_dir` may also be a pickle file
     (layout then from its name). max_lens: keep at most this many frames per modality (text, audio,
-    vision); 0 or None keeps all.
+    vision); 0 or None keeps all. A modality empty for most samples of a split is logged as a warning;
+    one empty for every sample of a split raises DataError unless `allow_empty` (see `_say_empty`).
     """
     info = _info(name)
     if layout not in LAYOUTS:
@@ -377,10 +379,29 @@ def load_dataset(
     stats["empty_modalities"] = {s: {m: int(sum((a.lengths[m] == 0).sum() for a in ps)) for m in MODALITIES}
                                  for s, ps in parts.items()}
     stats["sizes"] = {s: sum(len(a) for a in ps) for s, ps in parts.items()}
+    _say_empty(path, stats, allow_empty)
     ds = {s: MultimodalDataset(ps, s) for s, ps in parts.items()}
     splits = DatasetSplits(name=name, task=info.task, class_names=info.class_names, layout=layout, source=path,
                            feature_spec=spec, train=ds["train"], valid=ds["valid"], test=ds["test"], stats=stats)
     return splits.truncated(max_lens) if max_lens else splits
+
+
+def _say_empty(path: Path, stats: dict[str, Any], allow_empty: bool) -> None:
+    """Say out loud when a modality loads empty: a warning when it is empty for over half of a split's samples,
+    naming the field its lengths came from; DataError when it is empty for all of them, unless `allow_empty`
+    (an all-zero `text_bert` mask row once silently gave every sample an empty text)."""
+    source = stats.get("length_source", {})
+    for split, counts in stats["empty_modalities"].items():
+        n = stats["sizes"][split]
+        for m, k in counts.items():
+            if not n or 2 * k <= n:
+                continue
+            msg = (f"{path.name}: {m} is empty for {k}/{n} samples of the {split} split "
+                   f"(lengths from {source.get(m, 'the reader of this layout')})")
+            if k == n and not allow_empty:
+                raise DataError(msg + "; training would go on without it. Check the file, or pass "
+                                      "--allow-empty-modality to train on the other modalities.")
+            log.warning(msg)
 
 
 def _spec_from(a: SplitArrays, layout: str, file_name: str) -> FeatureSpec:

@@ -67,7 +67,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
 
 
 def load_train_data(cfg: TrainConfig) -> DatasetSplits:
-    splits = load_dataset(cfg.dataset, cfg.data_dir or None, cfg.layout)
+    splits = load_dataset(cfg.dataset, cfg.data_dir or None, cfg.layout, allow_empty=cfg.allow_empty_modality)
     # Table 2's maximum lengths are for unaligned input; aligned data keep their shared word axis. Data
     # already within the caps (the demo corpus, made by the app's extractors) keep their spec unchanged.
     if splits.feature_spec.text.layout == "unaligned" and any(cfg.max_lens):

@@ -127,14 +127,19 @@ def read_mmsa(path: Path, name: str, task: str, aligned: bool, stats: dict) -> d
         n, t_l = feats["text"].shape[:2]
         if "text_bert" in d and np.asarray(d["text_bert"]).shape[-1] == t_l:
             text_len = np.asarray(d["text_bert"])[:, 1].sum(axis=-1).astype(np.int64)
+            source = {"text": "`text_bert[:, 1]` (the BERT attention-mask row)"}
         else:
             text_len = infer_span(feats["text"])[1]
+            source = {"text": "the non-zero frames of `text`"}
         lengths = {"text": text_len}
         if aligned:
             lengths["audio"] = lengths["vision"] = text_len
+            source["audio"] = source["vision"] = source["text"] + " (aligned: one length per sample)"
         else:
             for m in ("audio", "vision"):
                 lengths[m] = np.asarray(d[f"{m}_lengths"], dtype=np.int64).reshape(-1)
+                source[m] = f"`{m}_lengths`"
+        stats["length_source"] = source  # named when a modality loads empty (train.data.load_dataset)
         for m in MODALITIES:
             t = feats[m].shape[1]
             over = int((lengths[m] > t).sum())
