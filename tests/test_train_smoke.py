@@ -80,9 +80,20 @@ def test_interrupted_run_resumes_to_the_same_result(mosi_dir, tmp_path, monkeypa
         train(TrainConfig(out=str(tmp_path / "b"), **kw))
     monkeypatch.setattr(D.torch, "save", real_save)
     resumed = json.loads((train(TrainConfig(out=str(tmp_path / "b"), resume=True, **kw)) / "metrics.json").read_text())
-    assert resumed["student"]["history"] == straight["student"]["history"]
-    assert resumed["student"]["valid_complete"] == straight["student"]["valid_complete"]
-    assert resumed["teacher"]["test_complete"] == straight["teacher"]["test_complete"]
+    # the frozen teacher's per-sample cache (aumdf.distill) starts empty after a resume and is refilled from
+    # other batch compositions, so numbers agree to float rounding rather than bit for bit
+    for key in (("student", "history"), ("student", "valid_complete"), ("teacher", "test_complete")):
+        a, b = _leaves(resumed[key[0]][key[1]]), _leaves(straight[key[0]][key[1]])
+        assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-7) for k in a), key
+
+
+def _leaves(x, where: str = "") -> dict:
+    """Nested dicts and lists -> {path: leaf}."""
+    if isinstance(x, dict):
+        return {k2: v for k, y in x.items() for k2, v in _leaves(y, f"{where}.{k}").items()}
+    if isinstance(x, list):
+        return {k2: v for i, y in enumerate(x) for k2, v in _leaves(y, f"{where}[{i}]").items()}
+    return {where: x}
 
 
 def test_cli_flags_come_from_the_config():
