@@ -295,7 +295,8 @@ class SpeechRecogniser:
 
         model, cfg = self.model, self.config
         multilingual = model.model.is_multilingual
-        tokenizer = Tokenizer(model.hf_tokenizer, multilingual, task="transcribe", language=language if multilingual else "en")
+        tokenizer = Tokenizer(model.hf_tokenizer, multilingual, task="transcribe",
+                              language=language if multilingual else "en")
         segments = model.generate_segments(features, tokenizer, _options(cfg, tokenizer), False, first)
         words: list[Word] = []
         why = "no speech found: the recogniser returned no words"
@@ -304,7 +305,8 @@ class SpeechRecogniser:
                 why = f"no speech found: the no-speech probability is {seg.no_speech_prob:.2f} (> {cfg.no_speech_max})"
                 continue
             if seg.avg_logprob < cfg.logprob_min:
-                why = f"no speech found: the words were too unlikely (mean log-prob {seg.avg_logprob:.2f} < {cfg.logprob_min})"
+                why = (f"no speech found: the words were too unlikely (mean log-prob {seg.avg_logprob:.2f} "
+                       f"< {cfg.logprob_min})")
                 continue
             for w in seg.words or []:
                 text = w.word.strip()

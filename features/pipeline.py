@@ -287,7 +287,8 @@ class ClipExtractor:
         )
 
     # ---------------------------------------------------------------- entry points
-    def extract(self, path: str | Path, transcript: str | None = None, progress: Progress | None = None) -> ClipFeatures:
+    def extract(self, path: str | Path, transcript: str | None = None,
+                progress: Progress | None = None) -> ClipFeatures:
         """Decode `path` (audio and/or video) and extract all three modalities.
 
         The speech recogniser runs in a worker thread while the faces are found (it releases the GIL).

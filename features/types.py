@@ -160,7 +160,8 @@ class Recognition:
 
 @dataclass
 class EncoderStates:
-    """Speech-recogniser encoder output over a clip: values [T, d] float32, times [T, 2] s (d = 512 for Whisper base)."""
+    """Speech-recogniser encoder output over a clip: values [T, d] float32, times [T, 2] seconds
+    (d = 512 for Whisper base)."""
 
     values: np.ndarray
     times: np.ndarray

@@ -177,7 +177,8 @@ def music(seconds: float = 6.0, sr: int = 16000) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ the shared media's real speech
-GRID_WORDS = {"command": dict(b="bin", l="lay", p="place", s="set"), "colour": dict(b="blue", g="green", r="red", w="white"),
+GRID_WORDS = {"command": dict(b="bin", l="lay", p="place", s="set"),
+              "colour": dict(b="blue", g="green", r="red", w="white"),
               "prep": dict(a="at", b="by", i="in", w="with"), "adverb": dict(a="again", n="now", p="please", s="soon")}
 DIGITS = "zero one two three four five six seven eight nine".split()
 

@@ -176,7 +176,8 @@ def test_from_spec_rebuilds_a_spec_and_refuses_other_face_weights(unaligned):
     assert spec.diff(rebuilt.feature_spec()) == []
     v = spec.vision
     other = dataclasses.replace(
-        spec, vision=ModalitySpec(v.name, v.dim, v.layout, v.max_len, v.extractor, {**v.settings, "weights": "0123abcd"})
+        spec,
+        vision=ModalitySpec(v.name, v.dim, v.layout, v.max_len, v.extractor, {**v.settings, "weights": "0123abcd"}),
     )
     with pytest.raises(SpecMismatchError, match="vision.settings.weights") as err:
         ClipExtractor.from_spec(other, recognise_speech=False)
