@@ -183,8 +183,9 @@ class AudioExtractor:
     version: the pitch tracker and voicing decision (`PITCH_TRACKERS`). 1: librosa's pyin, which the
     shipped checkpoint was trained with; it finds no voiced frame on noisy or MP3-coded speech (e.g.
     CREMA-D) and on ~13 % of RAVDESS clips. 2: `track_pitch` (band-passed YIN with an energy-gated
-    voicing decision and octave correction, docs/features.md), voiced on all of them. The version
-    is part of the feature spec, so a checkpoint is only ever fed the tracker it was trained with.
+    voicing decision and octave correction; measured against pyin in docs/demo_corpus.md), voiced on
+    all of them. The version is part of the feature spec, so a checkpoint is only ever fed the
+    tracker it was trained with.
     """
 
     name = "audio"

@@ -170,7 +170,7 @@ def test_high_voice_and_glide(tracker2):
 def test_noise_is_not_voiced(tracker2, colour, most, seed):
     """White noise is never voiced. Brown (1/f^2) noise has dips that look like a gliding pitch; the
     tracker gives it up to ~19 % voiced frames (pyin none): the price of voicing noisy real speech,
-    which pyin misses entirely (docs/features.md)."""
+    which pyin misses entirely (docs/demo_corpus.md)."""
     x = np.random.default_rng(seed).standard_normal(32000)
     if colour == "brown":
         x = np.cumsum(x) - np.convolve(np.cumsum(x), np.ones(400) / 400, "same")
