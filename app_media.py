@@ -128,11 +128,15 @@ def _digest(path: Path) -> str:
 def preview(path: str | Path, max_seconds: float = 60.0) -> Path:
     """A file the browser plays for the clip at `path`: itself when playable, else a cached MP4 copy.
 
-    Raises an Exception (av's error) when the file cannot be read at all: the caller shows no preview.
+    Raises an Exception (av's error) when the file cannot be read at all, and ValueError for a clip
+    longer than max_seconds (the analysis refuses it too, so no time goes into a copy): the caller then
+    shows no preview.
     """
     src = Path(path)
     if is_playable(src):
         return src
+    if _seconds(src) > max_seconds:
+        raise ValueError(f"{src.name} is longer than {max_seconds:.0f} s")
     out = work_dir("previews") / f"{_digest(src)}.mp4"
     if out.exists():
         os.utime(out)  # in use again: not pruned for another max age
@@ -203,12 +207,16 @@ def _copy_video(inp, vin, vout, out, max_seconds: float) -> None:
     out.mux(vout.encode(None))
 
 
-def _audio_seconds(src: Path, max_seconds: float) -> float:
+def _seconds(src: Path) -> float:
+    """The container's duration in seconds (0 when it does not say)."""
     import av
 
     with av.open(str(src)) as c:
-        d = c.duration / 1e6 if c.duration else 1.0
-    return max(1.0, min(d, max_seconds))
+        return c.duration / 1e6 if c.duration else 0.0
+
+
+def _audio_seconds(src: Path, max_seconds: float) -> float:
+    return max(1.0, min(_seconds(src) or 1.0, max_seconds))
 
 
 def _still_video(vout, out, seconds: float) -> None:

@@ -332,6 +332,8 @@ def test_preview_of_a_clip_the_browser_cannot_play_is_an_h264_aac_mp4(name, tmp_
     assert app_media._streams(out) == ("h264", "aac")
     assert app_media.preview(src) == out  # made once, then reused
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary file left
+    with pytest.raises(ValueError, match="longer than 1 s"):  # the analysis would refuse it: no copy made
+        app_media.preview(src, max_seconds=1.0)
 
 
 def test_a_playable_upload_is_its_own_preview(media):
