@@ -35,7 +35,7 @@ SPLITS: tuple[str, str, str] = ("train", "valid", "test")
 
 REPO = Path(__file__).resolve().parents[1]
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-ALPHA_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
+ALPHA_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
 
 
 @dataclass
@@ -248,29 +248,39 @@ def probe_ravdess(data_dir: Path, representation: str, whisper_dir: str | None, 
 # ----------------------------------------------------------------------------- AUMDF on the same frames
 
 
-def _audio_batch(frames: Sequence[np.ndarray], labels: np.ndarray | None, dims: tuple[int, int, int]):
-    """Audio-only Batch (text and vision absent: length 0) from [T_i, d_a] frame arrays."""
+def _padded(frames: Sequence[np.ndarray], d: int):
+    import torch
+
+    x = np.zeros((len(frames), max([1] + [len(f) for f in frames]), d), np.float32)
+    for i, f in enumerate(frames):
+        x[i, : len(f)] = f
+    return torch.from_numpy(x), torch.tensor([len(f) for f in frames], dtype=torch.long)
+
+
+def _audio_batch(frames: Sequence[np.ndarray], labels: np.ndarray | None, dims: tuple[int, int, int],
+                 text: Sequence[np.ndarray] | None = None):
+    """Batch of [T_i, d_a] audio frames, with text frames [L_i, d_t] or without (length 0); no vision."""
     import torch
 
     from aumdf.types import Batch
 
-    T = max(len(f) for f in frames)
-    x = np.zeros((len(frames), T, dims[1]), np.float32)
-    for i, f in enumerate(frames):
-        x[i, : len(f)] = f
-    feats = {"text": torch.zeros(len(frames), 1, dims[0]), "audio": torch.from_numpy(x),
-             "vision": torch.zeros(len(frames), 1, dims[2])}
-    lengths = {"text": torch.zeros(len(frames), dtype=torch.long), "vision": torch.zeros(len(frames), dtype=torch.long),
-               "audio": torch.tensor([len(f) for f in frames])}
+    n = len(frames)
+    feats, lengths = {}, {}
+    feats["audio"], lengths["audio"] = _padded(frames, dims[1])
+    feats["text"], lengths["text"] = _padded(text if text is not None else [np.zeros((0, dims[0]))] * n, dims[0])
+    feats["vision"], lengths["vision"] = torch.zeros(n, 1, dims[2]), torch.zeros(n, dtype=torch.long)
     y = None if labels is None else torch.as_tensor(labels, dtype=torch.float32)
     return Batch.from_lengths(feats, lengths, labels=y)
 
 
 def aumdf_audio_run(frames: dict[str, list[np.ndarray]], scores: dict[str, np.ndarray], standardise: bool,
-                    epochs: int = 15, seed: int = 0, use_rem: bool = True, lr: float = 1e-3) -> dict:
-    """Train the demo-width AUMDF on RAVDESS audio alone (regression on VALENCE, as the corpus trains),
-    optionally z-scoring each of the 74 columns with train statistics. Returns per-epoch valid and
-    test class accuracy / macro-F1 and the epoch chosen on valid macro-F1."""
+                    epochs: int = 15, seed: int = 0, use_rem: bool = True, lr: float = 1e-3,
+                    sentences: list[np.ndarray] | None = None) -> dict:
+    """Train the demo-width AUMDF on RAVDESS audio (regression on VALENCE, as the corpus trains),
+    optionally z-scoring each of the 74 columns with train statistics. sentences: text frames of the
+    spoken sentence per train clip: trained with them (as the corpus does), evaluated on audio alone
+    (as the evaluation does). Returns per-epoch valid and test class accuracy / macro-F1 (audio
+    alone) and the epoch chosen on valid macro-F1."""
     import torch
 
     from aumdf.config import AUMDFConfig
@@ -291,7 +301,8 @@ def aumdf_audio_run(frames: dict[str, list[np.ndarray]], scores: dict[str, np.nd
         order = rng.permutation(len(fr["train"]))
         for i in range(0, len(order), 32):
             idx = order[i : i + 32]
-            b = _audio_batch([fr["train"][j] for j in idx], scores["train"][idx], dims)
+            b = _audio_batch([fr["train"][j] for j in idx], scores["train"][idx], dims,
+                             None if sentences is None else [sentences[j] for j in idx])
             loss = torch.nn.functional.l1_loss(model(b).prediction, b.labels)
             opt.zero_grad()
             loss.backward()
@@ -306,12 +317,15 @@ def aumdf_audio_run(frames: dict[str, list[np.ndarray]], scores: dict[str, np.nd
                           "pred_std": float(p.std())}
         history.append(row)
     best = max(history, key=lambda r: r["valid"]["macro_f1"])
-    return {"standardise": standardise, "use_rem": use_rem, "seed": seed, "best": best, "history": history}
+    return {"standardise": standardise, "use_rem": use_rem, "seed": seed, "with_sentence": sentences is not None,
+            "best": best, "history": history}
 
 
-def diagnose_ravdess(data_dir: Path, audio_settings: dict, epochs: int, seeds: Sequence[int]) -> list[dict]:
+def diagnose_ravdess(data_dir: Path, audio_settings: dict, epochs: int, seeds: Sequence[int],
+                     with_sentence: bool = False) -> list[dict]:
     """AUMDF's audio path on the probe's own RAVDESS frames (pooled to 150 as the app does), raw
-    against standardised inputs, one run per seed: is the model or the input the limit?"""
+    against standardised inputs, one run per seed: is the model or the input the limit?
+    with_sentence: train with the spoken sentence as text, as the demo corpus does."""
     from features.audio import AudioExtractor
     from features.pipeline import pool_frames
 
@@ -323,10 +337,18 @@ def diagnose_ravdess(data_dir: Path, audio_settings: dict, epochs: int, seeds: S
         cs = [c for c in clips if c.split == s and len(cache[c.id])]
         frames[s] = [pool_frames(cache[c.id], np.zeros((len(cache[c.id]), 2), np.float32), 150)[0] for c in cs]
         scores[s] = np.array([VALENCE[c.emotion] for c in cs], np.float32)
+    sentences = None
+    if with_sentence:
+        from features.text import TextExtractor
+        from train.sources import RAVDESS_STATEMENTS
+
+        tx = TextExtractor()
+        said = {k: np.asarray(tx.extract(v).values, np.float32) for k, v in RAVDESS_STATEMENTS.items()}
+        sentences = [said[c.statement] for c in clips if c.split == "train" and len(cache[c.id])]
     runs = []
     for seed in seeds:
         for standardise in (False, True):
-            r = aumdf_audio_run(frames, scores, standardise, epochs, seed)
+            r = aumdf_audio_run(frames, scores, standardise, epochs, seed, sentences=sentences)
             print(json.dumps({k: r[k] for k in ("standardise", "seed", "best")}), flush=True)
             runs.append(r)
     return runs
@@ -382,6 +404,8 @@ class ProbeConfig:
     aumdf: bool = arg(False, "ravdess: train the demo-width AUMDF on the same frames, raw and standardised")
     epochs: int = arg(15, "epochs of each --aumdf run")
     seeds: tuple[int, ...] = arg((0,), "seeds of the --aumdf runs")
+    with_sentence: bool = arg(False, "--aumdf: train with the spoken sentence as text (as the demo corpus does), "
+                                     "evaluate on audio alone")
     json: Path | None = arg(None, "append the result as one JSON line to this file")
 
 
@@ -392,7 +416,7 @@ def run(cfg: ProbeConfig) -> ProbeResult | list[dict]:
     data_dir = cfg.data_dir or default_data_dir()
     settings = {"version": cfg.audio_version}
     if cfg.source == "ravdess" and cfg.aumdf:
-        return diagnose_ravdess(data_dir, settings, cfg.epochs, cfg.seeds)
+        return diagnose_ravdess(data_dir, settings, cfg.epochs, cfg.seeds, cfg.with_sentence)
     if cfg.source == "ravdess":
         return probe_ravdess(data_dir, cfg.repr, cfg.whisper_dir, cfg.threads, settings, cfg.train_subset)
     from train.demo_extract import app_extractor
