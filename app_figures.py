@@ -66,6 +66,8 @@ def contributions_figure(pred: Prediction) -> go.Figure:
         hovertemplate="%{x}: %{text}<extra></extra>",
     )]
     title = f"Which modality drove the {c.value} (Shapley, {pred.which})"
+    if pred.which == "teacher":  # the student learns every subset (RPRM); the teacher only full inputs
+        title += " — the teacher never saw missing modalities in training: a rough guide"
     if off:
         title += " — " + ", ".join(f"{NAMES[m]} {pred.availability[m].state}" for m in off) + ": 0"
     layout = dict(title=dict(text=title, font=dict(size=13)), height=300, showlegend=False,
