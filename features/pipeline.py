@@ -239,7 +239,8 @@ class ClipExtractor:
         from features.vision import VisionExtractor
 
         a, v = spec.audio.settings, spec.vision.settings
-        audio_kw = {k: a[k] for k in ("sr", "fmin", "fmax", "n_fft", "n_mcep", "n_mels") if k in a}
+        audio_kw = {k: a[k] for k in ("sr", "fmin", "fmax", "n_fft", "n_mcep", "n_mels", "f0_resolution", "version")
+                    if k in a}
         if "frame_rate_hz" in a:
             audio_kw["hop_s"] = 1.0 / float(a["frame_rate_hz"])
         vision_kw = {k: v[k] for k in ("embedder", "fps", "detect_side", "min_face_size", "margin") if k in v}

@@ -196,3 +196,15 @@ def test_every_voiced_media_clip_is_voiced(shared, tracker2):
         f0 = out.extras.f0[v]
         assert 75 < np.median(f0) < 300, path.name
         assert np.percentile(f0, 5) > 65, path.name
+
+
+def test_a_recorded_version_2_spec_rebuilds_the_version_2_tracker():
+    from features.pipeline import ClipExtractor
+
+    base = ClipExtractor.build(layout="unaligned")
+    spec = base.feature_spec()
+    v2 = type(spec)(text=spec.text, vision=spec.vision, audio=type(spec.audio)(
+        **{**spec.audio.to_dict(), "settings": {**spec.audio.settings, **AudioExtractor(version=2).spec_settings}}))
+    ex = ClipExtractor.from_spec(v2, check=("audio",))
+    assert ex.audio.version == 2 and ex.feature_spec().audio == v2.audio
+    assert ClipExtractor.from_spec(spec, check=("audio",)).audio.version == 1  # the shipped checkpoint's spec
