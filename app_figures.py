@@ -60,7 +60,7 @@ def contributions_figure(pred: Prediction) -> go.Figure:
     off = [m for m in MODALITIES if pred.availability[m].state != "present"]
     data = [dict(
         type="waterfall", orientation="v", x=["baseline"] + names + [c.value], y=y, text=text,
-        textposition="outside", cliponaxis=False, measure=["absolute", "relative", "relative", "relative", "total"],
+        textposition="auto", cliponaxis=False, measure=["absolute", "relative", "relative", "relative", "total"],
         increasing=dict(marker=dict(color="#55a868")), decreasing=dict(marker=dict(color="#c44e52")),
         totals=dict(marker=dict(color="#4c72b0")), connector=dict(line=dict(color="#999", width=1)),
         hovertemplate="%{x}: %{text}<extra></extra>",
