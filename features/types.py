@@ -175,8 +175,7 @@ class ClipInfo:
     transcript: the user's transcript (None when none was given); recognition: what the recogniser
     heard (None when it did not run); encoder_states: the recogniser's encoder output from that pass (only
     when the extractor keeps it); aligned_words: whether a given transcript got times from the
-    recognised words; envelope: the waveform's min/max envelope for display ({"t", "min", "max"} arrays,
-    set by the predictor); cache_key: an id a front end may set to cache predictions per clip.
+    recognised words.
     """
 
     layout: str = "unaligned"
@@ -191,8 +190,6 @@ class ClipInfo:
     align_seconds: float | None = None
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
-    envelope: dict[str, np.ndarray] | None = None
-    cache_key: str | None = None
 
 
 @dataclass
