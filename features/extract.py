@@ -28,6 +28,7 @@ import numpy as np
 
 from features.cli import arg, parse_config
 from features.feature_files import DataError, SplitArrays, pad, write_folder
+from features.progress import bar as progress_bar
 from features.spec import MODALITIES, FeatureSpec
 from features.transcripts import TranscriptRow, read_transcripts
 from features.types import AudioExtras, ClipFeatures, FeatureError, TextExtras, VisionExtras
@@ -74,6 +75,8 @@ class ExtractConfig(ExtractorOptions):
     limit: int = arg(0, "only the first N rows (a trial run)", group=_DATASET)
     id_column: str | None = arg(None, "id column (default id, else video_id + clip_id)", group=_DATASET)
     text_column: str = arg("text", "transcript column", group=_DATASET)
+    progress: bool = arg(True, "a progress bar with rate and ETA (never when stderr is not a terminal or $CI is set)",
+                         group=_DATASET)
 
     def options(self) -> ExtractorOptions:
         return ExtractorOptions(**{f.name: getattr(self, f.name) for f in fields(ExtractorOptions)})
@@ -270,9 +273,7 @@ def _check_resume(out_dir: Path, parts: Path, spec: FeatureSpec) -> None:
 
 
 def _run_jobs(jobs: list[tuple[str, str, str, str]], cfg: ExtractConfig, extractor: Any, skipped: dict[str, str]) -> None:
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(jobs), desc="extracting", unit="clip", file=sys.stderr)
+    bar = progress_bar(len(jobs), "extracting", unit="clip", enabled=cfg.progress)
     if cfg.workers <= 1:
         _WORKER["extractor"] = extractor
         for job in jobs:

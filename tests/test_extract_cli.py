@@ -110,14 +110,15 @@ def test_read_transcripts_columns(tmp_path):
 
 
 @pytest.mark.slow
-def test_dataset_run_with_two_worker_processes(clip_dir, tmp_path, text_cache, capsys):
+def test_dataset_run_with_two_worker_processes(clip_dir, tmp_path, text_cache, capsys, monkeypatch):
+    monkeypatch.setattr("features.progress.wanted", lambda enabled=True: enabled)  # as on a terminal
     out = tmp_path / "par"
     args = ["--clips", str(clip_dir), "--transcripts", str(clip_dir / "labels.csv"), "--out", str(out), "--workers", "2",
             *ONET]
     assert main(args) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["splits"] == {"train": 1, "valid": 1, "test": 1}
-    assert "extracting" in captured.err  # the progress bar
+    assert "extracting" in captured.err and "clip/s" in captured.err  # the progress bar, with its rate
 
 
 def test_module_runs_as_script_help():

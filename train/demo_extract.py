@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -21,6 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from features.feature_files import DataError
+from features.progress import progress
 from features.spec import MODALITIES, FeatureSpec
 from train.sources import RAVDESS_STATEMENTS, RavdessClip
 
@@ -187,8 +187,4 @@ def embed_faces(images: np.ndarray, faces: Callable[[list[np.ndarray]], np.ndarr
 
 
 def progress_bar(it: Iterable, total: int, desc: str, enabled: bool) -> Iterator:
-    if not enabled:
-        return iter(it)
-    from tqdm import tqdm
-
-    return iter(tqdm(it, total=total, desc=desc, file=sys.stderr, mininterval=5.0))
+    return iter(progress(it, desc, total=total, enabled=enabled, leave=True))

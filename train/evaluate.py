@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader
 from aumdf.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 from aumdf.rprm import SUBSETS, drop_frames, keep_only, subset_name
 from features.cli import arg, parse_config
+from features.progress import progress
 from train.data import DATASETS, LAYOUTS, DatasetSplits, collate, load_dataset
 from train.engine import predict, resolve_device, score
 from train.io import write_json
@@ -104,13 +105,20 @@ def evaluate_run(
     eval_seed: int = 0,
     batch_size: int = 64,
     device: torch.device | str = "cpu",
+    show_progress: bool = False,
 ) -> dict[str, Any]:
-    """-> {"subsets": {name: metrics}, "subset_average": metrics, "drop_curve": {p: metrics}, "auc": metrics}."""
+    """-> {"subsets": {name: metrics}, "subset_average": metrics, "drop_curve": {p: metrics}, "auc": metrics}.
+
+    One pass over the split per modality subset and per drop rate; `show_progress` counts the passes."""
     device = torch.device(device)
     ckpt.model.to(device).eval()
     loader = DataLoader(splits.split(split), batch_size=batch_size, shuffle=False, collate_fn=collate)
-    subsets = {subset_name(s): _scores(ckpt, loader, device, splits, lambda b, i, s=s: keep_only(b, s)) for s in SUBSETS}
-    curve = {f"{p:.1f}": _scores(ckpt, loader, device, splits, _drop(p, eval_seed)) for p in rates}
+    passes = [("subset", subset_name(s), lambda b, i, s=s: keep_only(b, s)) for s in SUBSETS]
+    passes += [("curve", f"{p:.1f}", _drop(p, eval_seed)) for p in rates]
+    out: dict[str, dict[str, Any]] = {"subset": {}, "curve": {}}
+    for kind, name, transform in progress(passes, f"evaluating {split}", unit="pass", enabled=show_progress):
+        out[kind][name] = _scores(ckpt, loader, device, splits, transform)
+    subsets, curve = out["subset"], out["curve"]
     return {
         "subsets": subsets,
         "subset_average": _mean_of(list(subsets.values())),
@@ -249,6 +257,7 @@ def evaluate(
     batch_size: int = 64,
     device: str = "auto",
     out: Path | str | None = None,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate every student found under `checkpoints`; write results.json, tables.md and the figure."""
     dev = resolve_device(device)
@@ -258,7 +267,7 @@ def evaluate(
         ckpt = load_checkpoint(path, map_location="cpu")
         if splits is None or ckpt.feature_spec.diff(splits.feature_spec):
             splits = load_data_for(ckpt, dataset, data_dir, layout)
-        r = evaluate_run(ckpt, splits, split, rates, eval_seed, batch_size, dev)
+        r = evaluate_run(ckpt, splits, split, rates, eval_seed, batch_size, dev, show_progress)
         r["checkpoint"] = str(path)
         per_run.append(r)
         print(f"{path}: {'/'.join(f'{k} {v:.4f}' for k, v in list(r['subsets']['{l,a,v}'].items())[:3])} on {{l,a,v}}")
@@ -287,6 +296,7 @@ def evaluate_ablation(
     batch_size: int = 64,
     device: str = "auto",
     out: Path | str | None = None,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """Tables 6-7: each variant (a run folder or folder of seed runs) at p = rate, on complete data, and
     its 7-subset average; mean ± std over the variant's runs."""
@@ -298,7 +308,7 @@ def evaluate_ablation(
             ckpt = load_checkpoint(s, map_location="cpu")
             splits = load_data_for(ckpt, dataset, data_dir, layout)
             task, names = splits.task, splits.class_names
-            r = evaluate_run(ckpt, splits, split, (0.0, rate), eval_seed, batch_size, dev)
+            r = evaluate_run(ckpt, splits, split, (0.0, rate), eval_seed, batch_size, dev, show_progress)
             runs.append({f"p = {rate}": r["drop_curve"][f"{rate:.1f}"], "complete": r["drop_curve"]["0.0"],
                          "subset average": r["subset_average"]})
         mean, std = aggregate(runs)
@@ -335,6 +345,8 @@ class EvalConfig:
     ablation: tuple[str, ...] = arg((), "Tables 6-7: compare variants (e.g. full=runs/a no-dwam=runs/b)",
                                     metavar="NAME=DIR")
     ablation_rate: float = arg(0.2, "the drop rate of the ablation table")
+    progress: bool = arg(True, "a progress bar over the evaluation passes (never when stderr is not a terminal or $CI "
+                               "is set)")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -347,10 +359,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             if any(len(p) != 2 for p in pairs):
                 raise SystemExit("--ablation takes NAME=DIR pairs, e.g. full=runs/mosi/a no-dwam=runs/mosi/b")
             evaluate_ablation(dict(pairs), a.dataset, a.data_dir, a.layout, a.seeds, a.split, a.ablation_rate,
-                              a.eval_seed, a.batch_size, a.device, a.out)
+                              a.eval_seed, a.batch_size, a.device, a.out, a.progress)
         elif a.checkpoint:
             evaluate(a.checkpoint, a.dataset, a.data_dir, a.layout, a.seeds, a.split, a.drop_rates, a.eval_seed,
-                     a.batch_size, a.device, a.out)
+                     a.batch_size, a.device, a.out, a.progress)
         else:
             raise SystemExit("give --checkpoint DIR (or --ablation NAME=DIR ...)")
     except (ValueError, CheckpointError, FileNotFoundError) as e:  # DataError is a ValueError

@@ -48,6 +48,7 @@ from aumdf.metrics import NEUTRAL_BAND, sentiment_class
 from aumdf.predict import resolve_checkpoints
 from aumdf.rprm import SUBSETS, keep_only, subset_name
 from features.cli import arg, parse_config
+from features.progress import bar as progress_bar
 from features.types import FeatureError
 from train.data import DatasetSplits, MultimodalDataset, collate, load_dataset
 from train.engine import predict, resolve_device
@@ -255,10 +256,12 @@ def evaluate_demo(
     extractor: Any | None = None,
     vectors: str | None = None,
     sentences: dict[str, Sequence[str]] = SENSE_SENTENCES,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """Score teacher and student on the corpus's held-out data; write demo_eval.json/.md to `out`
     (default <checkpoint>/eval/). `extractor`: a ClipExtractor for the sentences (default: the app's
-    text extractor, `text_extractor(spec, vectors)`)."""
+    text extractor, `text_extractor(spec, vectors)`). `show_progress`: a bar over the stages (one per
+    source, the composite grid, the sentences)."""
     t0 = time.perf_counter()
     dev = resolve_device(device)
     models = load_pair(checkpoint)
@@ -274,15 +277,18 @@ def evaluate_demo(
         "paper": {"text_only": PAPER_TEXT_ONLY, "note": PAPER_NOTE},
         "sources": {}, "sense": {}, "seconds": {},
     }
+    stages = progress_bar(len(SOURCE_MODALITIES) + 2, "evaluating", unit="stage", enabled=show_progress)
     for source in SOURCE_MODALITIES:  # natural sources, each with its own modality only
         t = time.perf_counter()
         res["sources"][source], by_emotion = _source_entry(models, corpus, source, split, dev, batch_size)
         if by_emotion is not None:
             res["sense"][f"{source}_by_emotion"] = by_emotion
         res["seconds"][source] = round(time.perf_counter() - t, 2)
+        stages.update(1)
     t = time.perf_counter()
     res["composite_grid"] = _composite_grid(models, corpus, split, dev, batch_size)
     res["seconds"]["composite_grid"] = round(time.perf_counter() - t, 2)
+    stages.update(1)
     t = time.perf_counter()  # sentences through the app's text path
     student_spec = models["student"].feature_spec
     ex = extractor if extractor is not None else text_extractor(student_spec, vectors)
@@ -292,6 +298,8 @@ def evaluate_demo(
     res["sense"]["sentences"] = score_sentences(models, ex, sentences, dev)
     res["sense"]["checks"] = _sense_checks(res, roles)
     res["seconds"]["sentences"] = round(time.perf_counter() - t, 2)
+    stages.update(1)
+    stages.close()
     res["seconds"]["total"] = round(time.perf_counter() - t0, 2)
     out = Path(out) if out else Path(checkpoint) / "eval"
     out.mkdir(parents=True, exist_ok=True)
@@ -418,6 +426,7 @@ class DemoEvalConfig:
     device: str = arg("cpu", "auto | cpu | cuda | cuda:N")
     vectors: str | None = arg(None, "word vectors of the checkpoint (default $AUMDF_WORD_VECTORS, else GloVe 6B 50-d)")
     threads: int = arg(0, "torch.set_num_threads; 0 keeps the default")
+    progress: bool = arg(True, "a progress bar over the stages (never when stderr is not a terminal or $CI is set)")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -425,7 +434,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     try:
-        res = evaluate_demo(a.checkpoint, a.data_dir, a.out, a.split, a.batch_size, a.device, vectors=a.vectors)
+        res = evaluate_demo(a.checkpoint, a.data_dir, a.out, a.split, a.batch_size, a.device, vectors=a.vectors,
+                            show_progress=a.progress)
     except (ValueError, CheckpointError, FeatureError, FileNotFoundError) as e:  # DataError is a ValueError
         raise SystemExit(f"error: {e}")
     for c in res["sense"]["checks"]:

@@ -22,6 +22,7 @@ from aumdf.distill import Distiller, teacher_objective
 from aumdf.model import AUMDF
 from aumdf.rprm import drop_frames
 from aumdf.types import Batch
+from features.progress import progress
 from train.config import TrainConfig
 from train.data import MultimodalDataset, collate, source_weights
 from train.engine import amp_dtype, autocast, resolve_device, selection_name, selection_value
@@ -227,7 +228,7 @@ def _train_epoch(phase: Phase, opt: torch.optim.Optimizer, scaler: torch.amp.Gra
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch + 7919 * ctx.rank)
     sums: dict[str, float] = {}
     n = 0
-    bar = _progress(loader, f"{phase.name} {epoch}/{phase.epochs}", cfg.progress and ctx.main)
+    bar = progress(loader, f"{phase.name} {epoch}/{phase.epochs}", unit="batch", enabled=cfg.progress and ctx.main)
     for batch in bar:
         batch = batch.to(ctx.device)
         inputs = phase.make_inputs(batch, lambda: pick.choice(cfg.drop_rates), gen)
@@ -288,11 +289,3 @@ def saved_phase(out: Path) -> str | None:
 
 def fmt(parts: dict[str, Any]) -> str:
     return " ".join(f"{k} {float(v):.4f}" for k, v in parts.items())
-
-
-def _progress(it, desc: str, enabled: bool):
-    if not enabled:
-        return it
-    from tqdm import tqdm
-
-    return tqdm(it, desc=desc, leave=False, dynamic_ncols=True)
