@@ -38,7 +38,7 @@ class TrainConfig:
     use_csd: bool = arg(True, "L_CSD term on (ablation)")
     use_srd: bool = arg(True, "L_SRD term on (ablation)")
     drop_rates: tuple[float, ...] = arg(TRAIN_DROP_RATES, "RPRM frame drop rates p, one drawn per student batch")
-    absent_rate: float = arg(0.3, "share of student samples that keep only one of the 7 modality subsets "
+    absent_rate: float = arg(0.6, "share of student samples that keep only one of the 7 modality subsets "
                                   "(whole-modality absence, docs/training.md); 0 = frame drop only")
     # optimisation (Table 2: Adam, lr 1e-3, 20 epochs, early stopping patience 20)
     epochs: int = arg(20, "epochs per phase (Table 2: 20)")
