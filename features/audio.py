@@ -173,6 +173,38 @@ def _fold_octaves(seg: np.ndarray, tmin: int, pick: np.ndarray, aper: np.ndarray
     return out
 
 
+def prepare_samples(samples: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
+    """Any audio input -> [S] float32 mono at target_sr: PCM integers scaled to [-1, 1], [S, C] or
+    [C, S] downmixed, resampled. Raises FeatureError for other shapes and for NaN / infinity."""
+    import librosa
+
+    raw = np.asarray(samples)
+    y = raw.astype(np.float32)
+    if raw.dtype.kind in "iu":  # PCM integers (e.g. int16 from a recorder): scale to [-1, 1]
+        info = np.iinfo(raw.dtype)
+        y = (y - (info.max + info.min + 1) / 2) / (info.max - (info.max + info.min + 1) / 2)
+    if y.ndim == 2:  # [S, C] or [C, S]: downmix
+        y = y.mean(axis=int(np.argmin(y.shape)))
+    if y.ndim != 1:
+        raise FeatureError(f"audio samples must be 1-D (mono) or 2-D (channels), got shape {y.shape}")
+    if not np.all(np.isfinite(y)):
+        raise FeatureError("audio samples contain NaN or infinity")
+    if sr != target_sr and len(y):
+        y = librosa.resample(y, orig_sr=sr, target_sr=target_sr).astype(np.float32)
+    return y
+
+
+def unusable_reason(y: np.ndarray, sr: int, silence_dbfs: float) -> tuple[str, float | None]:
+    """("", peak dBFS) when y [S] can be analysed; else why not: shorter than 100 ms, or silent."""
+    duration = len(y) / sr
+    if duration < 0.1:
+        return f"audio too short ({duration * 1000:.0f} ms)", None
+    peak_db = 20 * np.log10(float(np.max(np.abs(y))) + 1e-12)
+    if peak_db < silence_dbfs:
+        return f"silence: peak level {peak_db:.0f} dBFS (< {silence_dbfs:.0f})", peak_db
+    return "", peak_db
+
+
 class AudioExtractor:
     """74 COVAREP-style features per 10 ms frame.
 
@@ -259,29 +291,11 @@ class AudioExtractor:
     def _extract(self, samples: np.ndarray, sr: int) -> ModalityFeatures:
         import librosa
 
-        raw = np.asarray(samples)
-        y = raw.astype(np.float32)
-        if raw.dtype.kind in "iu":  # PCM integers (e.g. int16 from a recorder): scale to [-1, 1]
-            info = np.iinfo(raw.dtype)
-            y = (y - (info.max + info.min + 1) / 2) / (info.max - (info.max + info.min + 1) / 2)
-        if y.ndim == 2:  # [S, C] or [C, S]: downmix
-            y = y.mean(axis=int(np.argmin(y.shape)))
-        if y.ndim != 1:
-            raise FeatureError(f"audio samples must be 1-D (mono) or 2-D (channels), got shape {y.shape}")
-        if not np.all(np.isfinite(y)):
-            raise FeatureError("audio samples contain NaN or infinity")
-        if sr != self.sr and len(y):
-            y = librosa.resample(y, orig_sr=sr, target_sr=self.sr).astype(np.float32)
+        y = prepare_samples(samples, sr, self.sr)
         duration = len(y) / self.sr
-        if duration < 0.1:
-            return ModalityFeatures.missing(self.name, self.dim, f"audio too short ({duration * 1000:.0f} ms)")
-        peak = float(np.max(np.abs(y)))
-        peak_db = 20 * np.log10(peak + 1e-12)
-        if peak_db < self.silence_dbfs:
-            return ModalityFeatures.missing(
-                self.name, self.dim, f"silence: peak level {peak_db:.0f} dBFS (< {self.silence_dbfs:.0f})",
-                AudioExtras(peak_dbfs=peak_db),
-            )
+        unusable, peak_db = unusable_reason(y, self.sr, self.silence_dbfs)
+        if unusable:
+            return ModalityFeatures.missing(self.name, self.dim, unusable, AudioExtras(peak_dbfs=peak_db))
 
         hop, n_fft, sr = self.hop, self.n_fft, self.sr
         f0, voiced, vprob = self._pitch(y)
