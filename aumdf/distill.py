@@ -17,6 +17,7 @@ as the target.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -51,7 +52,7 @@ class DistillOutput:
 class FrozenTeacher:
     """A trained model in eval mode under no-grad. Not an nn.Module, so nothing registers it.
 
-    `view(batch)` memoises each sample's representations by its id and a fingerprint of its features (the
+    `view(batch)` memoises each sample's representations by its id and a digest of its frames (the
     teacher is frozen and deterministic in eval mode, so they never change); the student phase then runs the
     teacher once per training sample instead of once per sample and epoch. Batches without ids are not cached.
     """
@@ -75,10 +76,21 @@ class FrozenTeacher:
 
     @staticmethod
     def _keys(batch: Batch) -> list[tuple]:
-        sums = [batch.features[m].sum(dim=(1, 2)) for m in MODALITIES]  # b each
-        avail = [batch.masks[m].sum(dim=1) for m in MODALITIES]
-        rows = torch.stack([*sums, *[a.to(sums[0].dtype) for a in avail]], dim=1).tolist()  # b 6
-        return [(i, *r) for i, r in zip(batch.ids, rows)]
+        """(id, digest of each modality's unpadded frames and mask) per sample. The digest reads only the first
+        `length` frames, so the same sample padded to another batch length gets the same key."""
+        keys = []
+        feats = {m: batch.features[m].detach().cpu().numpy() for m in MODALITIES}
+        masks = {m: batch.masks[m].cpu().numpy() for m in MODALITIES}
+        lengths = {m: batch.lengths[m].cpu().tolist() for m in MODALITIES}
+        for i, sample_id in enumerate(batch.ids):
+            h = hashlib.blake2b(digest_size=16)
+            for m in MODALITIES:
+                n = lengths[m][i]
+                h.update(n.to_bytes(4, "little"))
+                h.update(feats[m][i, :n].tobytes())
+                h.update(masks[m][i, :n].tobytes())
+            keys.append((sample_id, h.digest()))
+        return keys
 
     @torch.no_grad()
     def view(self, batch: Batch) -> TeacherView:

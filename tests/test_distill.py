@@ -99,6 +99,12 @@ def test_cached_teacher_view_equals_a_fresh_forward():
     fresh = dist.teacher(full)
     torch.testing.assert_close(again.fused, fresh.fused)
     torch.testing.assert_close(first.fused, again.fused)
+    # the same samples padded to a longer batch hit the cache (the key reads only the unpadded frames)
+    from aumdf.types import Batch
+
+    pad = {m: torch.cat([full.features[m], torch.zeros(5, 3, full.features[m].shape[-1])], dim=1) for m in full.features}
+    longer = Batch.from_lengths(pad, full.lengths, labels=full.labels, ids=full.ids)
+    assert set(dist.teacher._keys(longer)) == set(dist.teacher._keys(full))
     # the same id with other features is a different key: recomputed, not served stale
     other = full.with_masks({m: full.masks[m].clone() for m in full.masks})
     other.features["text"] = other.features["text"] + 1.0
