@@ -199,16 +199,21 @@ class ClipExtractor:
         face_weights: str | None = None,
         fps: float = 5.0,
         device: str = "cpu",
+        audio_features: str = "covarep",
         **kwargs: Any,
     ) -> "ClipExtractor":
-        """Default extractors from plain options (what the CLI, the predictor and the app pass)."""
+        """Default extractors from plain options (what the CLI, the predictor and the app pass).
+        audio_features: "covarep" (the 74-d frames) or "whisper" (Whisper base encoder states)."""
         from features.audio import AudioExtractor
         from features.text import TextExtractor
         from features.vision import VisionExtractor
+        from features.whisper_audio import WhisperAudioExtractor
 
+        if audio_features not in ("covarep", "whisper"):
+            raise ValueError(f"audio_features must be 'covarep' or 'whisper', got {audio_features!r}")
         return cls(
             text=TextExtractor(vectors),
-            audio=AudioExtractor(),
+            audio=AudioExtractor() if audio_features == "covarep" else WhisperAudioExtractor(),
             vision=VisionExtractor(embedder=embedder, fps=fps, weights=face_weights, device=device),
             **kwargs,
         )
@@ -245,9 +250,12 @@ class ClipExtractor:
             audio_kw["hop_s"] = 1.0 / float(a["frame_rate_hz"])
         vision_kw = {k: v[k] for k in ("embedder", "fps", "detect_side", "min_face_size", "margin") if k in v}
         overflow = a.get("layout_overflow", "pool")
+        from features.whisper_audio import WHISPER_AUDIO_EXTRACTOR, WhisperAudioExtractor
+
+        whisper = spec.audio.extractor == WHISPER_AUDIO_EXTRACTOR
         ex = cls(
             text=TextExtractor(vectors),
-            audio=AudioExtractor(**audio_kw),
+            audio=WhisperAudioExtractor(version=int(a.get("version", 1))) if whisper else AudioExtractor(**audio_kw),
             vision=VisionExtractor(device=str(device), weights=face_weights, **vision_kw),
             layout=spec.text.layout,
             max_lens=spec.max_lens,

@@ -1,0 +1,62 @@
+"""Whisper base encoder states as the audio modality (features.whisper_audio): shapes, times, missing
+audio, the spec it records and its round trip through ClipExtractor.from_spec."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from features.whisper_audio import WHISPER_AUDIO_EXTRACTOR, WhisperAudioExtractor
+from tests.media import voiced_tone
+
+
+@pytest.fixture(scope="module")
+def extractor() -> WhisperAudioExtractor:
+    return WhisperAudioExtractor()
+
+
+def test_states_at_50hz_over_the_clip(extractor):
+    out = extractor.extract(voiced_tone(150.0, 1.5, 16000), 16000)
+    assert out.present and out.values.shape == (75, 512) and out.values.dtype == np.float32
+    assert np.all(np.isfinite(out.values)) and out.values.std() > 0
+    np.testing.assert_allclose(out.times[:, 1] - out.times[:, 0], 0.02, atol=1e-4)
+    assert out.times[0, 0] == 0 and out.times[-1, 1] == pytest.approx(1.5, abs=0.02)
+    ex = out.extras
+    assert len(ex.voiced) == len(ex.active) == len(ex.frame_times) == 75
+    assert ex.voiced.mean() > 0.9 and abs(np.nanmedian(ex.f0) - 150) < 5  # tracker version 2 at 50 Hz
+
+
+def test_other_rates_and_int16(extractor):
+    a = extractor.extract((voiced_tone(200.0, 1.0, 44100) * 32767).astype(np.int16), 44100)
+    assert a.values.shape == (50, 512)
+
+
+def test_silence_and_short_audio_are_missing(extractor):
+    silent = extractor.extract(np.zeros(16000, np.float32), 16000)
+    assert not silent.present and "silence" in silent.missing_reason and silent.values.shape == (0, 512)
+    assert "too short" in extractor.extract(np.zeros(100, np.float32), 16000).missing_reason
+
+
+def test_spec_names_the_encoder_and_round_trips():
+    from features.pipeline import ClipExtractor
+
+    ex = ClipExtractor.build(layout="unaligned", audio_features="whisper")
+    spec = ex.feature_spec()
+    assert spec.audio.extractor == WHISPER_AUDIO_EXTRACTOR and spec.audio.dim == 512
+    assert spec.audio.settings["model"] == "whisper-base" and spec.audio.settings["frame_rate_hz"] == 50.0
+    again = ClipExtractor.from_spec(spec, check=("audio",))
+    assert isinstance(again.audio, WhisperAudioExtractor) and again.feature_spec().audio == spec.audio
+    covarep = ClipExtractor.build(layout="unaligned").feature_spec()
+    assert covarep.audio.dim == 74 and covarep.audio.diff(spec.audio)  # the two specs never match
+    with pytest.raises(ValueError, match="audio_features"):
+        ClipExtractor.build(audio_features="mfcc")
+    clip = ex.extract_arrays(audio=(voiced_tone(150.0, 4.0, 16000), 16000))
+    assert clip.audio.present and clip.audio.values.shape == (150, 512)  # 200 states pooled to max_len
+
+
+@pytest.mark.media
+def test_real_speech(shared, extractor):
+    from features.decode import decode_audio
+
+    out = extractor.extract(*decode_audio(shared / "media" / "jfk.wav"))
+    assert out.values.shape == (550, 512) and 0.3 < out.extras.voiced.mean() < 0.8
