@@ -164,7 +164,8 @@ class Distiller(nn.Module):
         })
         d = student.head.in_features // 3
         # 0: CSD compares the representations themselves (centred), no head
-        self.csd_head = nn.ModuleDict({m: ProjectionHead(d, csd_proj_dim) for m in MODALITIES}) if csd_proj_dim else None
+        self.csd_head = (nn.ModuleDict({m: ProjectionHead(d, csd_proj_dim) for m in MODALITIES})
+                         if csd_proj_dim else None)
         fused = student.head.in_features
         # W_s, W_t of eq. 39 (W_s projects the teacher's H^t, W_t the student's H^s, as the paper writes), both
         # started at the identity; W_s stays there (see the module docstring)

@@ -121,7 +121,8 @@ def test_rem_statistics_use_only_available_frames():
         clean = rem(x, mask, lengths)
         # garbage in both BiLSTM branches' outputs at unavailable frames: the per-sample mean/std (eq. 4-5, 10)
         # and so every available frame's output stay the same
-        hs = [branch.register_forward_hook(lambda mod, inp, out: _garbage_at(out, mask, 2)) for branch in (rem.unify, rem.filter)]
+        hs = [branch.register_forward_hook(lambda mod, inp, out: _garbage_at(out, mask, 2))
+              for branch in (rem.unify, rem.filter)]
         try:
             noisy = rem(x, mask, lengths)
         finally:

@@ -47,7 +47,8 @@ def test_centring_removes_a_shared_direction():
     loss = contrastive_direction(anchor, cand_n, ZERO, torch.tensor(2.0), torch.tensor(1.0), torch.tensor([0, 1]))
     assert loss.item() == pytest.approx(math.log(1 + math.exp(-4)), abs=1e-6)
     # the same vectors uncentred: every cosine is > 0.7, the scores barely differ and the loss is near ln 2
-    raw = contrastive_direction(anchor, cand_n, ZERO, torch.tensor(2.0), torch.tensor(1.0), torch.tensor([0, 1]), center=False)
+    raw = contrastive_direction(anchor, cand_n, ZERO, torch.tensor(2.0), torch.tensor(1.0), torch.tensor([0, 1]),
+                                center=False)
     assert 0.5 < raw.item() < math.log(2) + 1e-6
 
 

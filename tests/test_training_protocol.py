@@ -93,8 +93,8 @@ def test_a_teacher_of_another_width_stops_before_training(mosi_dir, tmp_path):
     save_checkpoint(tmp_path / "teacher16", teacher, spec)
     out = tmp_path / "run"
     with pytest.raises(SystemExit, match=r"d_model=16.*d_model=24.*--d-model 16"):
-        train(TrainConfig(dataset="mosi", data_dir=str(mosi_dir), out=str(out), epochs=1, teacher=str(tmp_path / "teacher16"),
-                          **{**TINY, "d_model": 24}))
+        train(TrainConfig(dataset="mosi", data_dir=str(mosi_dir), out=str(out), epochs=1,
+                          teacher=str(tmp_path / "teacher16"), **{**TINY, "d_model": 24}))
     assert not (out / "student").exists() and not (out / "last.pt").exists()
 
 

@@ -158,9 +158,10 @@ def _teacher(run: Run) -> tuple[AUMDF, dict[str, Any]]:
     if done:
         loaded = load_checkpoint(done, expected_spec=data.feature_spec, map_location=ctx.device)
         if loaded.config.d_model != run.mcfg.d_model or loaded.config.task != run.mcfg.task:
-            raise SystemExit(f"the teacher at {done} has d_model={loaded.config.d_model} ({loaded.config.task}); this "
-                             f"run trains a student with d_model={run.mcfg.d_model} ({run.mcfg.task}). Distillation "
-                             f"compares their representations: pass --d-model {loaded.config.d_model} or another teacher.")
+            raise SystemExit(f"the teacher at {done} has d_model={loaded.config.d_model} ({loaded.config.task}); "
+                             f"this run trains a student with d_model={run.mcfg.d_model} ({run.mcfg.task}). "
+                             f"Distillation compares their representations: pass --d-model "
+                             f"{loaded.config.d_model} or another teacher.")
         return loaded.model, {"from": str(done), "valid": loaded.metadata.get("valid")}
     teacher = AUMDF.from_config(run.mcfg).to(ctx.device)
     best: dict[str, torch.Tensor] = {}
