@@ -60,3 +60,21 @@ def test_real_speech(shared, extractor):
 
     out = extractor.extract(*decode_audio(shared / "media" / "jfk.wav"))
     assert out.values.shape == (550, 512) and 0.3 < out.extras.voiced.mean() < 0.8
+
+
+def test_demo_corpus_with_whisper_audio(fake_data, face_weights, tmp_path):
+    """--audio-features whisper: RAVDESS audio (and the composites') are 512-d encoder states, the
+    corpus spec says so, and a second build reuses the cache under a key of its own."""
+    from train import demo_corpus as dc
+    from train.demo_extract import app_extractor
+
+    ex = app_extractor(face_weights, audio_features="whisper")
+    cfg = dc.BuildConfig(data_dir=fake_data, out=tmp_path, limit=2, composites_per_clip=1, quiet=True)
+    dc.build(cfg, ex)
+    a = dict(np.load(tmp_path / "ravdess" / "train.npz", allow_pickle=False))
+    assert a["audio"].shape[2] == 512 and np.all(a["audio_lengths"] > 0)
+    spec = (tmp_path / "ravdess" / "feature_spec.json").read_text()
+    assert WHISPER_AUDIO_EXTRACTOR in spec
+    comp = dict(np.load(tmp_path / "composite" / "train.npz", allow_pickle=False))
+    assert comp["audio"].shape[2] == 512
+    assert any(p.name.startswith("speech-") for p in (tmp_path / "cache").iterdir())

@@ -43,7 +43,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -226,6 +226,8 @@ class BuildConfig:
     face_weights: Path | None = arg(None, "face-expression checkpoint (default: the shipped checkpoints/face_expression/)")
     vectors: str | None = arg(None, "word-vector file (default: the app's GloVe 6B 50-d; must match what the app "
                                     "will use)")
+    audio_features: Literal["covarep", "whisper"] = arg("covarep", "RAVDESS audio as the 74-d COVAREP-style frames "
+                                                        "or as Whisper base encoder states (features.whisper_audio)")
     face_frames: int = arg(1, "frames per FER2013 face: the still plus jittered views of it "
                               "(train.face_sequence), pooled by the model like the app's tracked crops")
     quiet: bool = arg(False, "no progress bars")
@@ -331,7 +333,7 @@ def build(cfg: BuildConfig, extractor: Any = None) -> dict[str, Any]:
     fer = read_fer2013(data_dir / "fer2013.npz")
     timings["read"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ex = extractor if extractor is not None else app_extractor(cfg.face_weights, cfg.vectors)
+    ex = extractor if extractor is not None else app_extractor(cfg.face_weights, cfg.vectors, cfg.audio_features)
     spec = ex.feature_spec()
     check_unaligned(spec)
     timings["load_extractors"] = time.perf_counter() - t0

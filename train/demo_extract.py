@@ -25,12 +25,15 @@ from features.spec import MODALITIES, FeatureSpec
 from train.sources import RAVDESS_STATEMENTS, RavdessClip
 
 
-def app_extractor(face_weights: str | Path | None = None, vectors: str | None = None) -> Any:
-    """The app's ClipExtractor with default settings in the unaligned layout (the corpus's extractors)."""
+def app_extractor(face_weights: str | Path | None = None, vectors: str | None = None,
+                  audio_features: str = "covarep") -> Any:
+    """The app's ClipExtractor with default settings in the unaligned layout (the corpus's extractors);
+    audio_features: "covarep" (74-d frames) or "whisper" (Whisper base encoder states)."""
     from features.pipeline import ClipExtractor
 
     return ClipExtractor.build(
-        vectors=vectors, face_weights=None if face_weights is None else str(face_weights), layout="unaligned"
+        vectors=vectors, face_weights=None if face_weights is None else str(face_weights), layout="unaligned",
+        audio_features=audio_features,
     )
 
 
@@ -56,9 +59,10 @@ def _speech_code_digest() -> str:
     import features.decode
     import features.pipeline
     import features.text
+    import features.whisper_audio
 
     h = hashlib.sha1()
-    for mod in (features.audio, features.decode):
+    for mod in (features.audio, features.decode, features.whisper_audio):
         h.update(Path(mod.__file__).read_bytes())
     cx = features.pipeline.ClipExtractor
     # text: the tokeniser and the extractor; speech recognition is never run (the sentence is given)
@@ -79,7 +83,10 @@ def _init_worker(face_weights: str | None, vectors: str | None, expected: dict) 
     import torch
 
     torch.set_num_threads(1)
-    _WORKER = app_extractor(face_weights, vectors)
+    from features.whisper_audio import WHISPER_AUDIO_EXTRACTOR
+
+    whisper = expected["audio"]["extractor"] == WHISPER_AUDIO_EXTRACTOR
+    _WORKER = app_extractor(face_weights, vectors, "whisper" if whisper else "covarep")
     diff = FeatureSpec.from_dict(expected).diff(_WORKER.feature_spec())
     if [d for d in diff if not d.startswith("vision.")]:
         raise DataError(f"a worker's extractor differs from the main one: {diff}")
