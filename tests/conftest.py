@@ -1,5 +1,6 @@
-"""Shared fixtures: where the real data lives, skips that say why, a free port, and the demo corpus built
-once per session from generated data (tests/demo_data.py)."""
+"""Shared fixtures: where the real data lives, skips that say why, a free port, the demo corpus built
+once per session from generated data (tests/demo_data.py), and the demo's extractors, predictor and app
+server built once per session (tests/demo_support.py)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,39 @@ def built(fake_data, extractors, tmp_path_factory):
     manifest = dc.build(dc.BuildConfig(data_dir=fake_data, out=out, seed=3, composites_per_clip=2, quiet=True),
                         extractors)
     return out, manifest
+
+
+# ------------------------------------------------------------------ the demo on a random checkpoint
+
+
+@pytest.fixture(scope="session")
+def onet_extractor():
+    """The real extractors with faces embedded by MTCNN's ONet (no trained weights), built once: word vectors,
+    the recogniser and the networks load in seconds, and every demo test uses the same ones."""
+    from features.pipeline import ClipExtractor
+
+    return ClipExtractor.build(embedder="onet")
+
+
+@pytest.fixture(scope="session")
+def demo_predictor(tmp_path_factory, onet_extractor):
+    """(checkpoint folder, Predictor) on a random checkpoint pair with the ONet extractors' spec and the shipped
+    limits (60 s, 200 MB): shared by the bad-input and browser tests (tests/demo_support.py)."""
+    from tests.demo_support import make_predictor
+
+    root = tmp_path_factory.mktemp("demo_ck")
+    return root, make_predictor(root, extractor=onet_extractor)
+
+
+@pytest.fixture(scope="session")
+def demo_url(demo_predictor):
+    """One app server on demo_predictor for the session (shipped limits); its URL."""
+    pytest.importorskip("gradio")
+    from tests.demo_support import serve
+
+    demo, url = serve(demo_predictor[1])
+    yield url
+    demo.close()
 
 
 # ------------------------------------------------------------------ markers

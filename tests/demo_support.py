@@ -31,8 +31,9 @@ def make_clip(path: Path, seconds: float = 3.0, face: bool = True, audio: bool =
     return write_video(path, frames, fps=fps, audio=sound)
 
 
-def make_predictor(root: Path, max_seconds: float = 60.0):
-    """Real extractors (faces embedded by ONet) + a random student/teacher pair saved with their spec."""
+def make_predictor(root: Path, max_seconds: float = 60.0, extractor=None):
+    """Real extractors (faces embedded by ONet; `extractor` when given, e.g. the session's `onet_extractor`)
+    + a random student/teacher pair saved with their spec."""
     import torch
 
     from aumdf.predict import Predictor
@@ -40,7 +41,7 @@ def make_predictor(root: Path, max_seconds: float = 60.0):
     from tests.test_predict import tiny_checkpoint
 
     torch.set_num_threads(1)
-    extractor = ClipExtractor.build(embedder="onet")
+    extractor = extractor if extractor is not None else ClipExtractor.build(embedder="onet")
     tiny_checkpoint(root, extractor.feature_spec())
     return Predictor.from_checkpoint(root, extractor=extractor, device="cpu", max_seconds=max_seconds)
 

@@ -33,9 +33,10 @@ CONTROLS = dict(text=True, audio=True, visual=True, drop_rate=0.0, seed=0, model
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, onet_extractor):
     ck = tmp_path_factory.mktemp("ck")
-    demo, url = serve(make_predictor(ck, max_seconds=MAX_SECONDS), max_file_size=MAX_FILE_SIZE)
+    demo, url = serve(make_predictor(ck, max_seconds=MAX_SECONDS, extractor=onet_extractor),
+                      max_file_size=MAX_FILE_SIZE)
     yield demo, url, ck
     demo.close()
 

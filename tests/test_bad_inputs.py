@@ -20,7 +20,6 @@ from aumdf.inputs import batch_from_features
 from aumdf.predict import MAX_SECONDS, InputError, Predictor
 from features.types import FeatureError
 from tests.bad_inputs import BadInput, bad_checkpoints, bad_feature_arrays, make_corpus
-from tests.demo_support import make_predictor, serve
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword is deprecated).*")
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,10 +38,10 @@ def corpus(tmp_path_factory) -> dict[str, BadInput]:
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    """A random checkpoint pair with the real extractors' spec, and a Predictor on it."""
-    root = tmp_path_factory.mktemp("ck")
-    return root, make_predictor(root, max_seconds=MAX_SECONDS)
+def ckpt(demo_predictor):
+    """A random checkpoint pair with the real extractors' spec, and a Predictor on it (shipped limits)."""
+    assert demo_predictor[1].max_seconds == MAX_SECONDS
+    return demo_predictor
 
 
 @pytest.fixture(scope="module")
@@ -144,16 +143,30 @@ def assert_one_line_error(r: subprocess.CompletedProcess, message: str) -> None:
     assert len(lines) == 1 and message.lower() in lines[0].lower(), r.stderr
 
 
-@pytest.mark.slow  # one process per item, each building the extractors (~5 s)
-@pytest.mark.parametrize("name", MEDIA)
-def test_cli(corpus, ckpt, name):
+def cli_in_process(capsys, monkeypatch, extractor, *args: str) -> subprocess.CompletedProcess:
+    """`python -m aumdf.predict ARGS` (aumdf.cli.main) in this process, its exit status and printed output as a
+    CompletedProcess. The checkpoint's extractors are the session's (`ClipExtractor.from_spec` answers with
+    them): a process per item would only build them again. An exception the CLI lets through fails the test
+    as a traceback would; test_predict.py and test_cli_refuses_bad_checkpoints run the real process."""
+    from aumdf.cli import main
+    from features.pipeline import ClipExtractor
+
+    monkeypatch.setattr(ClipExtractor, "from_spec", lambda spec, **kw: extractor)
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
+
+
+@pytest.mark.parametrize("name", _params(MEDIA))
+def test_cli(corpus, ckpt, name, capsys, monkeypatch):
     import json
 
     item = corpus[name]
     args = [str(item.path), "--checkpoint", str(ckpt[0]), "--json", "--device", "cpu"]
     if item.transcript:
         args += ["--transcript", item.transcript]
-    r = cli(*args)
+    r = cli_in_process(capsys, monkeypatch, ckpt[1].extractor, *args)
     if item.expect == "error":
         assert_one_line_error(r, item.message)
     else:
@@ -174,21 +187,24 @@ def test_cli_refuses_bad_checkpoints(corpus, broken, name, message):
 @pytest.mark.parametrize("name, message", [("other_spec", "trained on other features"),
                                            ("corrupt_weights", "unreadable or corrupt"),
                                            ("corrupt_config", "not a valid AUMDF checkpoint config")])
-def test_app_refuses_bad_checkpoints_at_start(broken, name, message):
+def test_app_refuses_bad_checkpoints_at_start(broken, name, message, capsys):
+    """app.main in this process (a process would only import gradio again; test_app.py starts `python app.py`
+    without a checkpoint and checks the same exit status and one-line error from a real process)."""
+    pytest.importorskip("gradio")
+    import app
+
     from tests.conftest import free_port
 
-    r = subprocess.run([sys.executable, "app.py", "--checkpoint", str(broken[name]), "--port", str(free_port()),
-                        "--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=240)
-    assert_one_line_error(r, message)
+    capsys.readouterr()
+    code = app.main(["--checkpoint", str(broken[name]), "--port", str(free_port()), "--device", "cpu"])
+    out = capsys.readouterr()
+    assert_one_line_error(subprocess.CompletedProcess([], code, out.out, out.err), message)
 
 
 # ------------------------------------------------------------------ the app
 @pytest.fixture(scope="module")
-def app_url(ckpt):
-    pytest.importorskip("gradio")
-    demo, url = serve(ckpt[1])  # the shipped limits: 60 s, 200 MB
-    yield url
-    demo.close()
+def app_url(demo_url):
+    return demo_url  # the session's server on ckpt's predictor: the shipped limits, 60 s and 200 MB
 
 
 @pytest.mark.parametrize("name", _params(MEDIA))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import shared_dir
-from tests.demo_support import TRANSCRIPT, make_clip, make_predictor, serve
+from tests.demo_support import TRANSCRIPT, make_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,10 +39,8 @@ def media_clips() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def url(tmp_path_factory):
-    demo, url = serve(make_predictor(tmp_path_factory.mktemp("ck")))
-    yield url
-    demo.close()
+def url(demo_url):
+    return demo_url  # the session's server (tests/conftest.py), shared with the bad-input tests
 
 
 @pytest.fixture(scope="module")

@@ -40,16 +40,16 @@ PER_NEW_SESSION_MB = 30.0
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory, request):
     from aumdf.predict import DEFAULT_CHECKPOINT
 
     tmp = tmp_path_factory.mktemp("load")
     checkpoint = None
     if not (DEFAULT_CHECKPOINT / "student" / "config.json").is_file():
         from tests.test_predict import tiny_checkpoint
-        from features.pipeline import ClipExtractor
 
-        checkpoint = tiny_checkpoint(tmp / "ck", ClipExtractor.build(embedder="onet").feature_spec())
+        spec = request.getfixturevalue("onet_extractor").feature_spec()
+        checkpoint = tiny_checkpoint(tmp / "ck", spec)
     proc = start_app(checkpoint, tmp)
     yield proc, user_clips(tmp, USERS)
     proc.close()

@@ -261,10 +261,8 @@ def test_cli_bad_options(tmp_path):
 
 # ------------------------------------------------------- end to end, real extractors
 @pytest.fixture(scope="module")
-def real_checkpoint(tmp_path_factory) -> Path:
-    from features.pipeline import ClipExtractor
-
-    spec = ClipExtractor.build(embedder="onet").feature_spec()
+def real_checkpoint(tmp_path_factory, onet_extractor) -> Path:
+    spec = onet_extractor.feature_spec()
     return tiny_checkpoint(tmp_path_factory.mktemp("real"), spec)
 
 
