@@ -212,8 +212,10 @@ def emotion_means(model, x: np.ndarray, emotions: np.ndarray) -> dict[str, float
     return {e: float(p[emotions == e].mean()) for e in sorted(set(emotions))}
 
 
-def probe_ravdess(data_dir: Path, representation: str, whisper_dir: str | None, threads: int,
-                  audio_settings: dict, train_subset: str = "all") -> ProbeResult:
+def ravdess_frames(data_dir: Path, representation: str, whisper_dir: str | None, threads: int,
+                   audio_settings: dict, train_subset: str = "all") -> tuple[list[RavdessClip], dict[str, np.ndarray]]:
+    """The clips (valid, test, then train) and their cached frames: 74-d ([T, 74] at 100 Hz) or Whisper
+    encoder states ([T, 512] at 50 Hz)."""
     from features.audio import AudioExtractor
 
     clips = find_ravdess(data_dir)
@@ -229,13 +231,16 @@ def probe_ravdess(data_dir: Path, representation: str, whisper_dir: str | None, 
 
             rec = shared_recogniser()
             enc = lambda samples, sr=16000: rec.encode(samples, sr, hop_s=0.02).values  # noqa: E731
-        frames = cached_frames(clips, lambda c: whisper_frames(c, enc), f"whisper-{_digest(str(whisper_dir or 'asr'))}")
-        max_len = None
-    else:
-        ext = AudioExtractor(**audio_settings)
-        key = f"covarep-{_digest(ext.spec_settings)}"  # a tracker change is a new spec version
-        frames = cached_frames(clips, lambda c: covarep_frames(c, ext), key)
-        max_len = 150
+        return clips, cached_frames(clips, lambda c: whisper_frames(c, enc), f"whisper-{_digest(str(whisper_dir or 'asr'))}")
+    ext = AudioExtractor(**audio_settings)
+    key = f"covarep-{_digest(ext.spec_settings)}"  # a tracker change is a new spec version
+    return clips, cached_frames(clips, lambda c: covarep_frames(c, ext), key)
+
+
+def probe_ravdess(data_dir: Path, representation: str, whisper_dir: str | None, threads: int,
+                  audio_settings: dict, train_subset: str = "all") -> ProbeResult:
+    clips, frames = ravdess_frames(data_dir, representation, whisper_dir, threads, audio_settings, train_subset)
+    max_len = None if representation == "whisper" else 150  # the states: over the clip's own length
     x, y, emo = ravdess_design(clips, frames, max_len)
     chosen, valid, test, model = classification_probe(x, y)
     means = emotion_means(model, x["test"], emo["test"])
@@ -322,16 +327,14 @@ def aumdf_audio_run(frames: dict[str, list[np.ndarray]], scores: dict[str, np.nd
 
 
 def diagnose_ravdess(data_dir: Path, audio_settings: dict, epochs: int, seeds: Sequence[int],
-                     with_sentence: bool = False) -> list[dict]:
+                     with_sentence: bool = False, representation: str = "covarep", whisper_dir: str | None = None,
+                     train_subset: str = "all") -> list[dict]:
     """AUMDF's audio path on the probe's own RAVDESS frames (pooled to 150 as the app does), raw
     against standardised inputs, one run per seed: is the model or the input the limit?
     with_sentence: train with the spoken sentence as text, as the demo corpus does."""
-    from features.audio import AudioExtractor
     from features.pipeline import pool_frames
 
-    ext = AudioExtractor(**audio_settings)
-    clips = find_ravdess(data_dir)
-    cache = cached_frames(clips, lambda c: covarep_frames(c, ext), f"covarep-{_digest(ext.spec_settings)}")
+    clips, cache = ravdess_frames(data_dir, representation, whisper_dir, 1, audio_settings, train_subset)
     frames, scores = {}, {}
     for s in SPLITS:
         cs = [c for c in clips if c.split == s and len(cache[c.id])]
@@ -349,7 +352,7 @@ def diagnose_ravdess(data_dir: Path, audio_settings: dict, epochs: int, seeds: S
     for seed in seeds:
         for standardise in (False, True):
             r = aumdf_audio_run(frames, scores, standardise, epochs, seed, sentences=sentences)
-            print(json.dumps({k: r[k] for k in ("standardise", "seed", "best")}), flush=True)
+            print(json.dumps({"repr": representation, **{k: r[k] for k in ("standardise", "seed", "best")}}), flush=True)
             runs.append(r)
     return runs
 
@@ -416,7 +419,8 @@ def run(cfg: ProbeConfig) -> ProbeResult | list[dict]:
     data_dir = cfg.data_dir or default_data_dir()
     settings = {"version": cfg.audio_version}
     if cfg.source == "ravdess" and cfg.aumdf:
-        return diagnose_ravdess(data_dir, settings, cfg.epochs, cfg.seeds, cfg.with_sentence)
+        return diagnose_ravdess(data_dir, settings, cfg.epochs, cfg.seeds, cfg.with_sentence, cfg.repr,
+                                cfg.whisper_dir, cfg.train_subset)
     if cfg.source == "ravdess":
         return probe_ravdess(data_dir, cfg.repr, cfg.whisper_dir, cfg.threads, settings, cfg.train_subset)
     from train.demo_extract import app_extractor
