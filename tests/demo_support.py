@@ -7,6 +7,7 @@ ONet embedding for faces, which needs no trained weights.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,24 @@ def make_predictor(root: Path, max_seconds: float = 60.0, extractor=None):
     extractor = extractor if extractor is not None else ClipExtractor.build(embedder="onet")
     tiny_checkpoint(root, extractor.feature_spec())
     return Predictor.from_checkpoint(root, extractor=extractor, device="cpu", max_seconds=max_seconds)
+
+
+def predict_cli(capsys, *args: str, monkeypatch=None, extractor=None) -> subprocess.CompletedProcess:
+    """`python -m aumdf.predict ARGS` (aumdf.cli.main) run in this process; its exit status and what it printed
+    as a CompletedProcess. With `extractor` (and `monkeypatch`), `ClipExtractor.from_spec` answers with it, so
+    the CLI does not build the extractors again for every call. An exception the CLI lets through fails the
+    test as a traceback would. tests/test_predict.py keeps real `python -m aumdf.predict` processes for the
+    exit status and the one-line errors."""
+    from aumdf.cli import main
+
+    if extractor is not None:
+        from features.pipeline import ClipExtractor
+
+        monkeypatch.setattr(ClipExtractor, "from_spec", lambda spec, **kw: extractor)
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out.out, out.err)
 
 
 def serve(predictor, **launch_kw):

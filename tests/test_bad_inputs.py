@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from aumdf.inputs import batch_from_features
 from aumdf.predict import MAX_SECONDS, InputError, Predictor
 from features.types import FeatureError
 from tests.bad_inputs import BadInput, bad_checkpoints, bad_feature_arrays, make_corpus
+from tests.demo_support import predict_cli
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*(no_silent_downcasting|copy keyword is deprecated).*")
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,32 +130,12 @@ def test_corrupt_checkpoint_is_refused(broken, name, message):
         Predictor.from_checkpoint(broken[name], device="cpu")
 
 
-# ------------------------------------------------------------------ CLI
-def cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "aumdf.predict", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
-
-
+# ------------------------------------------------------------------ CLI (in process: tests/demo_support.predict_cli)
 def assert_one_line_error(r: subprocess.CompletedProcess, message: str) -> None:
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert "Traceback" not in r.stderr and "Traceback" not in r.stdout
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and message.lower() in lines[0].lower(), r.stderr
-
-
-def cli_in_process(capsys, monkeypatch, extractor, *args: str) -> subprocess.CompletedProcess:
-    """`python -m aumdf.predict ARGS` (aumdf.cli.main) in this process, its exit status and printed output as a
-    CompletedProcess. The checkpoint's extractors are the session's (`ClipExtractor.from_spec` answers with
-    them): a process per item would only build them again. An exception the CLI lets through fails the test
-    as a traceback would; test_predict.py and test_cli_refuses_bad_checkpoints run the real process."""
-    from aumdf.cli import main
-    from features.pipeline import ClipExtractor
-
-    monkeypatch.setattr(ClipExtractor, "from_spec", lambda spec, **kw: extractor)
-    capsys.readouterr()
-    code = main(list(args))
-    out = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
 @pytest.mark.parametrize("name", _params(MEDIA))
@@ -166,7 +146,7 @@ def test_cli(corpus, ckpt, name, capsys, monkeypatch):
     args = [str(item.path), "--checkpoint", str(ckpt[0]), "--json", "--device", "cpu"]
     if item.transcript:
         args += ["--transcript", item.transcript]
-    r = cli_in_process(capsys, monkeypatch, ckpt[1].extractor, *args)
+    r = predict_cli(capsys, *args, monkeypatch=monkeypatch, extractor=ckpt[1].extractor)
     if item.expect == "error":
         assert_one_line_error(r, item.message)
     else:
@@ -179,8 +159,8 @@ def test_cli(corpus, ckpt, name, capsys, monkeypatch):
 @pytest.mark.parametrize("name, message", [("other_spec", "trained on other features"),
                                            ("corrupt_weights", "unreadable or corrupt"),
                                            ("corrupt_config", "not a valid AUMDF checkpoint config")])
-def test_cli_refuses_bad_checkpoints(corpus, broken, name, message):
-    r = cli(str(corpus["good"].path), "--checkpoint", str(broken[name]), "--device", "cpu")
+def test_cli_refuses_bad_checkpoints(corpus, broken, name, message, capsys):
+    r = predict_cli(capsys, str(corpus["good"].path), "--checkpoint", str(broken[name]), "--device", "cpu")
     assert_one_line_error(r, message)
 
 

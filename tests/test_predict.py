@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -283,13 +284,14 @@ def test_extract_reports_its_stages(real_checkpoint, tmp_path):
     assert all(0.0 <= f <= 1.0 for _, f in seen) and clip.transcript == TRANSCRIPT
 
 
-@pytest.mark.slow
-def test_cli_prints_the_prediction_as_json(real_checkpoint, tmp_path):
-    from tests.demo_support import TRANSCRIPT, make_clip
+def test_cli_prints_the_prediction_as_json(real_checkpoint, tmp_path, onet_extractor, capsys, monkeypatch):
+    """In process with the session's extractors (the bad-input tests above run the real process)."""
+    from tests.demo_support import TRANSCRIPT, make_clip, predict_cli
 
     clip = make_clip(tmp_path / "talk.mp4", seconds=2.0)
-    r = run_cli(str(clip), "--checkpoint", str(real_checkpoint), "--transcript", TRANSCRIPT,
-                "--modalities", "text,audio", "--drop-rate", "0.2", "--seed", "3", "--json")
+    cli = partial(predict_cli, capsys, monkeypatch=monkeypatch, extractor=onet_extractor)
+    r = cli(str(clip), "--checkpoint", str(real_checkpoint), "--transcript", TRANSCRIPT,
+            "--modalities", "text,audio", "--drop-rate", "0.2", "--seed", "3", "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert np.isfinite(d["score"]) and d["label"] in ("negative", "neutral", "positive")
@@ -303,7 +305,7 @@ def test_cli_prints_the_prediction_as_json(real_checkpoint, tmp_path):
     assert d["attention_shapes"]["text"][2] == len(TRANSCRIPT.split())
     assert set(d["gates"]) == {"text>audio", "text>vision", "audio>text", "audio>vision", "vision>text", "vision>audio"}
     # the plain summary names every modality's state
-    r = run_cli(str(clip), "--checkpoint", str(real_checkpoint), "--transcript", TRANSCRIPT, "--modalities", "audio")
+    r = cli(str(clip), "--checkpoint", str(real_checkpoint), "--transcript", TRANSCRIPT, "--modalities", "audio")
     assert r.returncode == 0 and "student: score" in r.stdout and "switched off" in r.stdout
     assert "contribution" in r.stdout and "baseline" in r.stdout
 
