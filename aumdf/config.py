@@ -13,7 +13,7 @@ from typing import Any, Literal, Mapping
 Task = Literal["regression", "classification"]
 
 # fields added after checkpoints were shipped: the value that reproduces a config saved without them
-LEGACY_DEFAULTS: dict[str, Any] = {"dwam_framewise": False}
+LEGACY_DEFAULTS: dict[str, Any] = {"dwam_framewise": False, "class_heads": "softmax"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,10 @@ class AUMDFConfig:
     # DWAM gates frame by frame where two modalities share a time axis (aligned input), else pools the
     # partner (aumdf/dwam.py). Configs saved before this field existed load with False: they pooled always.
     dwam_framewise: bool = True
+    # classification: "binary" = one sigmoid head per class trained with BCE, MulT's IEMOCAP protocol (its
+    # two-logit heads are the same model: softmax over [l0, l1] is sigmoid(l1 - l0)); "softmax" = one C-way
+    # softmax with cross-entropy. Configs saved before the field existed load with "softmax".
+    class_heads: str = "binary"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_dims", tuple(int(x) for x in self.input_dims))
@@ -50,6 +54,8 @@ class AUMDFConfig:
             raise ValueError("regression uses n_classes=1")
         if self.task == "classification" and self.n_classes < 2:
             raise ValueError("classification needs n_classes >= 2")
+        if self.class_heads not in ("binary", "softmax"):
+            raise ValueError(f"class_heads must be 'binary' or 'softmax', got {self.class_heads!r}")
         if any(k < 1 or k % 2 == 0 for k in self.conv_kernels):
             raise ValueError(f"conv_kernels must be odd and positive, got {self.conv_kernels}")
 

@@ -115,7 +115,8 @@ def teacher_objective(model: AUMDF, batch: Batch, lambda_reg: float = 0.1) -> tu
     """The teacher's loss on complete data: L_task + lambda_1·L_reg -> (loss, parts, output)."""
     out = model(batch)
     task = model.config.task if model.config else "regression"
-    parts = {"task": task_loss(out.prediction, batch.labels, task), "reg": reg_loss(model.attention_weights())}
+    heads = model.config.class_heads if model.config else "softmax"
+    parts = {"task": task_loss(out.prediction, batch.labels, task, heads), "reg": reg_loss(model.attention_weights())}
     return parts["task"] + lambda_reg * parts["reg"], parts, out
 
 
@@ -203,7 +204,8 @@ class Distiller(nn.Module):
         teacher_out = self.teacher.view(full)
         student_out = self.student(dropped)
         parts = {
-            "task": task_loss(student_out.prediction, dropped.labels, self.task),
+            "task": task_loss(student_out.prediction, dropped.labels, self.task,
+                              self.student.config.class_heads if self.student.config else "softmax"),
             "reg": reg_loss(self.student.attention_weights()),
         }
         sel = has_teacher_view if has_teacher_view is not None else torch.ones(full.size, dtype=torch.bool, device=full.device)

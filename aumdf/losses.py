@@ -15,11 +15,16 @@ from aumdf.metrics import NEUTRAL_BAND  # noqa: F401  (the band is defined once,
 from aumdf.types import MODALITIES
 
 
-def task_loss(prediction: Tensor, labels: Tensor, task: str) -> Tensor:
+def task_loss(prediction: Tensor, labels: Tensor, task: str, class_heads: str = "softmax") -> Tensor:
     """L_task (eq. 41). Regression (MOSI/MOSEI): L1 on the score — the paper reports MAE although it
-    writes cross-entropy (SPEC §3.5). Classification (IEMOCAP): cross-entropy on logits [b, c]."""
+    writes cross-entropy (SPEC §3.5). Classification (IEMOCAP), logits [b, c] and class indices [b]:
+    "softmax" = cross-entropy over the c classes; "binary" = one binary task per class, "this class or not"
+    (MulT's four emotion heads): binary cross-entropy with the one-hot labels, averaged over b and c."""
     if task == "regression":
         return F.l1_loss(prediction, labels.to(prediction.dtype))
+    if task == "classification" and class_heads == "binary":
+        target = F.one_hot(labels.long(), prediction.shape[-1]).to(prediction.dtype)
+        return F.binary_cross_entropy_with_logits(prediction, target)
     if task == "classification":
         return F.cross_entropy(prediction, labels.long())
     raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")

@@ -199,6 +199,19 @@ def weighted_f1(pred_labels, true_labels, n_classes: int) -> float:
     return _weighted_f1(pred_labels, true_labels, range(n_classes))
 
 
+def binary_head_metrics(logits, true_labels, class_names: Sequence[str]) -> dict[str, float]:
+    """MulT's per-emotion scores from one binary head per class: `acc_<name>` and `wf1_<name>` (weighted F1)
+    of "logit_c > 0" against "true label is c". logits: [n, c]; true_labels: [n] class indices."""
+    z = np.asarray(logits, dtype=np.float64)
+    t = np.asarray(true_labels).astype(np.int64)
+    out = {}
+    for c, name in enumerate(class_names):
+        pred, true = z[:, c] > 0, t == c
+        out[f"acc_{name}"] = float(np.mean(pred == true))
+        out[f"wf1_{name}"] = binary_f1(pred, true)
+    return out
+
+
 def classification_metrics(pred_labels, true_labels, class_names: Sequence[str]) -> dict[str, float]:
     """accuracy, macro_f1, weighted_f1, and `f1_<name>`, `wf1_<name>`, `acc_<name>` for every class name.
 

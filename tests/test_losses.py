@@ -111,3 +111,15 @@ def test_reg_is_a_real_penalty_at_the_paper_width():
     model = AUMDF.from_config(AUMDFConfig.paper_table2((300, 74, 35)))
     reg = reg_loss(model.attention_weights()).item()
     assert 2.7 < reg < 3.3
+
+
+def test_binary_class_heads_are_mults_two_logit_heads():
+    # MulT's head for emotion c is softmax over [l0, l1] with cross-entropy; with z = l1 - l0 that is
+    # softplus(-z) for a positive and softplus(z) for a negative, i.e. BCE with logits on z
+    z = torch.tensor([[2.0, -1.0, 0.0, 0.5]])
+    got = task_loss(z, torch.tensor([1]), "classification", "binary")
+    sp = lambda x: math.log1p(math.exp(x))
+    assert got.item() == pytest.approx((sp(2.0) + sp(1.0) + sp(0.0) + sp(0.5)) / 4, abs=1e-6)
+    two_logit = torch.stack([torch.zeros(4), z[0]], dim=-1)  # [4, 2]: l0 = 0, l1 = z
+    mult = torch.nn.functional.cross_entropy(two_logit, torch.tensor([0, 1, 0, 0]))
+    assert got.item() == pytest.approx(mult.item(), abs=1e-6)

@@ -115,3 +115,17 @@ def test_bad_input_is_explained():
         M.mae([], [])
     with pytest.raises(ValueError, match="class indices"):
         M.classification_metrics([0, 5], [0, 1], ("a", "b"))
+
+
+def test_binary_head_metrics_use_each_heads_own_decision():
+    from sklearn.metrics import f1_score
+
+    from aumdf.metrics import binary_head_metrics
+
+    names = ("neutral", "happy")
+    # head "happy" says yes for samples 0 and 2; the true classes are happy, neutral, happy, happy
+    logits = np.array([[-1.0, 2.0], [1.0, -3.0], [0.5, 0.1], [-0.2, -0.1]])
+    r = binary_head_metrics(logits, np.array([1, 0, 1, 1]), names)
+    # neutral head: yes for 1 and 2 vs truth only 1 -> 3/4 correct; happy head: yes for 0, 2 vs truth 0, 2, 3 -> 3/4
+    assert r["acc_neutral"] == pytest.approx(0.75) and r["acc_happy"] == pytest.approx(0.75)
+    assert r["wf1_happy"] == pytest.approx(f1_score([1, 0, 1, 1], [1, 0, 1, 0], average="weighted"))

@@ -179,7 +179,9 @@ def test_drop_to_subsets_keeps_one_of_the_seven_subsets_per_hit_sample():
 def test_configs_saved_before_framewise_dwam_load_with_pooled_gates():
     from aumdf.config import AUMDFConfig
 
-    old = {k: v for k, v in AUMDFConfig.demo(DIMS).to_dict().items() if k != "dwam_framewise"}
+    old = {k: v for k, v in AUMDFConfig.demo(DIMS).to_dict().items() if k not in ("dwam_framewise", "class_heads")}
     assert AUMDFConfig.from_dict(old).dwam_framewise is False
+    assert AUMDFConfig.from_dict(old).class_heads == "softmax"  # the one 4-way softmax they were trained with
+    assert AUMDFConfig.demo(DIMS).class_heads == "binary"
     assert AUMDFConfig.demo(DIMS).dwam_framewise is True
     assert AUMDF.from_config(AUMDFConfig.from_dict(old)).dwam.framewise is False

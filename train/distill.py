@@ -122,7 +122,8 @@ class Run:
         loader = make_loader(ds, self.cfg, self.ctx, train=False)
         return lambda: score(self.data.task, *predict(model, loader, self.ctx.device,
                                                       transform=transform() if transform else None,
-                                                      amp=self.cfg.amp), self.data.class_names)
+                                                      amp=self.cfg.amp), self.data.class_names,
+                             self.mcfg.class_heads)
 
     def keeper(self, role: str, model: nn.Module, best: dict[str, torch.Tensor]) -> Callable[[int, dict], None]:
         """on_best for a phase: keep the weights in memory on every rank, write the checkpoint on rank 0."""

@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from aumdf import metrics as M
+from aumdf.losses import task_loss
 from aumdf.types import Batch
 
 BatchTransform = Callable[[Batch, int], Batch]  # (batch, batch index) -> batch
@@ -67,13 +68,18 @@ def predict(
     return torch.cat(preds).numpy(), torch.cat(labels).numpy()
 
 
-def score(task: str, preds: np.ndarray, labels: np.ndarray, class_names: Sequence[str] = ()) -> dict[str, float]:
-    """All metrics of the task: aumdf.metrics.regression_metrics or classification_metrics (+ loss)."""
+def score(task: str, preds: np.ndarray, labels: np.ndarray, class_names: Sequence[str] = (),
+          class_heads: str = "softmax") -> dict[str, float]:
+    """All metrics of the task: aumdf.metrics.regression_metrics or classification_metrics (+ loss). With
+    binary class heads (MulT's IEMOCAP protocol) the per-emotion acc_/wf1_ come from each head's own decision,
+    logit > 0; accuracy and the F1s over classes from the argmax."""
     if task == "regression":
         return M.regression_metrics(preds, labels)
     logits = torch.from_numpy(preds)
     out = M.classification_metrics(preds.argmax(axis=1), labels, class_names)
-    out["loss"] = float(torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels).long()))
+    if class_heads == "binary":
+        out.update(M.binary_head_metrics(preds, labels, class_names))
+    out["loss"] = float(task_loss(logits, torch.from_numpy(labels), "classification", class_heads))
     return out
 
 

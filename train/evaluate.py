@@ -89,7 +89,8 @@ def load_data_for(ckpt: LoadedCheckpoint, dataset: str, data_dir: str | None, la
 
 
 def _scores(ckpt: LoadedCheckpoint, loader: DataLoader, device: torch.device, splits: DatasetSplits, transform=None):
-    return score(splits.task, *predict(ckpt.model, loader, device, transform=transform), splits.class_names)
+    return score(splits.task, *predict(ckpt.model, loader, device, transform=transform), splits.class_names,
+                 ckpt.config.class_heads)
 
 
 def _drop(p: float, seed: int):
