@@ -2,13 +2,17 @@
 
 Each clip is uploaded, its preview must play (no "Video not playable" toast), the analysis must
 complete, and switching audio off must re-run the model; a screenshot of each state goes to
-test-artifacts/browser/ (git-ignored) for a person to look at. Clips: a generated talking head, the
-three examples, every clip of the shared media folder (`media` marker), and a recording made with
-Chromium's fake camera and microphone. The page must request nothing outside the app.
+test-artifacts/browser/ (git-ignored) for a person to look at. Clips: a recording made with
+Chromium's fake camera and microphone, a generated talking head, the three examples, and every clip of
+the shared media folder (`media` marker; the three the examples are byte-for-byte copies of are
+analysed once, as examples). One browser page serves every test, as one visitor trying clip after
+clip would (each test starts by clearing the clip and the transcript and switching every modality on),
+on the session's one app server. The page must request nothing outside the app.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -31,11 +35,17 @@ pytestmark = [
 ]
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def media_clips() -> list[Path]:
+    """The shared media clips, less those an example is an exact copy of (analysed once, as that example)."""
     root = shared_dir()
     if root is None or not (root / "media").is_dir():
         return []
-    return sorted(p for p in (root / "media").rglob("*") if p.suffix.lower() in MEDIA_EXT)
+    examples = {_digest(p) for p in EXAMPLES}
+    return sorted(p for p in (root / "media").rglob("*") if p.suffix.lower() in MEDIA_EXT and _digest(p) not in examples)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +66,9 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, url):
+@pytest.fixture(scope="module")
+def open_page(browser, url):
+    """(page, outside requests): one page for the module, loaded once."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 2000}, permissions=["camera", "microphone"])
     page = ctx.new_page()
     outside = []  # the page must not reach beyond the app (offline, no analytics)
@@ -65,9 +76,23 @@ def page(browser, url):
     page.on("request", lambda r: None if r.url.startswith(own) else outside.append(r.url))
     page.goto(url, wait_until="domcontentloaded", timeout=60_000)
     page.locator("#analyse").wait_for(timeout=60_000)
+    yield page, outside
+    ctx.close()
+
+
+@pytest.fixture
+def page(open_page):
+    """The module's page with no clip, no transcript and every modality on; no outside request after the test."""
+    page, outside = open_page
+    clear = page.locator('#clip button[aria-label="Clear"]')
+    if clear.count():
+        clear.first.click()
+    page.locator("#clip input[type=file]").wait_for(state="attached", timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('#preview video')", timeout=30_000)  # no stale preview
+    page.locator("#transcript textarea").fill("")
+    page.locator("#use-audio input[type=checkbox]").check()
     yield page
     assert not outside, f"the page requested outside resources: {outside[:5]}"
-    ctx.close()
 
 
 def shot(page, name: str, state: str) -> None:
@@ -89,7 +114,17 @@ def wait_preview_plays(page) -> None:
         " return v && v.readyState >= 2 && !v.error; }", timeout=60_000)
 
 
-def analyse_and_toggle(page, name: str, transcript: str | None = None) -> str:
+def wait_analysed(page, clip_name: str | None) -> None:
+    """The message says this clip was analysed ("Analysed <clip_name> ..."). The page is shared, so the message
+    of the previous clip (another name) must not count; without a name, no clip may have been analysed before."""
+    if clip_name is None:
+        assert "Analysed" not in page.locator("#message").inner_text(), "give the clip's name: the page is not fresh"
+    page.wait_for_function(
+        "(name) => { const t = document.querySelector('#message').innerText;"
+        " return t.includes(name ? 'Analysed ' + name : 'Analysed'); }", arg=clip_name, timeout=180_000)
+
+
+def analyse_and_toggle(page, name: str, transcript: str | None = None, clip_name: str | None = None) -> str:
     """Preview plays -> Analyse -> result -> audio off -> result again; a screenshot at each state."""
     wait_preview_plays(page)
     no_error_toast(page)
@@ -97,10 +132,12 @@ def analyse_and_toggle(page, name: str, transcript: str | None = None) -> str:
     if transcript:
         page.locator("#transcript textarea").fill(transcript)
     page.locator("#analyse").click()
-    page.locator("#score").get_by_text("student:").wait_for(timeout=180_000)
+    wait_analysed(page, clip_name)
+    page.locator("#score").get_by_text("student:").wait_for(timeout=30_000)
     page.locator("#contributions-plot .js-plotly-plot").first.wait_for(timeout=30_000)
     no_error_toast(page)
     shot(page, name, "2-analysed")
+    assert "switched off" not in page.locator("#availability").inner_text()  # this analysis, every modality on
     text = page.locator("#score").inner_text()
     page.locator("#use-audio input[type=checkbox]").uncheck()
     page.locator("#availability").get_by_text("switched off").first.wait_for(timeout=30_000)
@@ -113,10 +150,25 @@ def upload(page, path: Path) -> None:
     page.locator("#clip input[type=file]").set_input_files(str(path))
 
 
+def test_webcam_and_microphone_recording_is_analysed(page):
+    """Chromium's fake camera and microphone: record two seconds, the recording becomes the clip, analyse it.
+    First in the module: its recording's name is not known here, so it must run before any other analysis."""
+    page.get_by_text("or record with the webcam").click()
+    page.get_by_text("Click to Access Webcam").click()
+    button = page.locator("#webcam button.capture-button")  # one button starts and stops the recording
+    button.click(timeout=30_000)
+    page.wait_for_timeout(2500)
+    button.click(timeout=30_000)
+    shot(page, "webcam", "0-recorded")
+    analyse_and_toggle(page, "webcam", TRANSCRIPT)
+    message = page.locator("#message").inner_text()
+    assert "Analysed" in message
+
+
 def test_upload_toggle_run_and_plots_render(page, tmp_path):
     clip = make_clip(tmp_path / "talk.mp4", seconds=3.0)
     upload(page, clip)
-    text = analyse_and_toggle(page, "generated_talk.mp4", TRANSCRIPT)
+    text = analyse_and_toggle(page, "generated_talk.mp4", TRANSCRIPT, clip.name)
     assert "student:" in text and "teacher:" in text and "on −3…+3" in text and "baseline" in text
     for plot in ("#gates-plot", "#attention-plot", "#contributions-plot"):
         assert page.locator(f"{plot} .js-plotly-plot .main-svg").count() > 0
@@ -125,7 +177,7 @@ def test_upload_toggle_run_and_plots_render(page, tmp_path):
 @pytest.mark.parametrize("clip", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_clip_previews_and_is_analysed(page, clip):
     upload(page, clip)
-    analyse_and_toggle(page, f"example_{clip.name}")
+    analyse_and_toggle(page, f"example_{clip.name}", clip_name=clip.name)
     if clip.suffix == ".wav":  # audio only: the page says vision is missing from the clip
         assert "missing" in page.locator("#availability").inner_text()
 
@@ -141,18 +193,4 @@ def test_examples_row_fills_the_clip(page):
 @pytest.mark.parametrize("clip", media_clips(), ids=[p.name for p in media_clips()])
 def test_every_shared_clip_previews_and_is_analysed(page, clip):
     upload(page, clip)
-    analyse_and_toggle(page, f"media_{clip.name}")
-
-
-def test_webcam_and_microphone_recording_is_analysed(page):
-    """Chromium's fake camera and microphone: record two seconds, the recording becomes the clip, analyse it."""
-    page.get_by_text("or record with the webcam").click()
-    page.get_by_text("Click to Access Webcam").click()
-    button = page.locator("#webcam button.capture-button")  # one button starts and stops the recording
-    button.click(timeout=30_000)
-    page.wait_for_timeout(2500)
-    button.click(timeout=30_000)
-    shot(page, "webcam", "0-recorded")
-    analyse_and_toggle(page, "webcam", TRANSCRIPT)
-    message = page.locator("#message").inner_text()
-    assert "Analysed" in message
+    analyse_and_toggle(page, f"media_{clip.name}", clip_name=clip.name)
