@@ -287,11 +287,16 @@ def test_importing_the_app_loads_nothing_and_stays_offline():
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
 
 
-def test_app_without_a_checkpoint_says_what_is_missing(tmp_path):
-    r = subprocess.run([sys.executable, "app.py", "--checkpoint", str(tmp_path / "none"), "--port", str(free_port())],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert "no trained checkpoint" in r.stderr and "python -m train.distill" in r.stderr
+def test_app_without_a_checkpoint_says_what_is_missing(tmp_path, capsys):
+    """app.main in this process (a process would only import gradio and torch again; the load test starts
+    `python app.py` as a real process, and the import test above runs one)."""
+    import app
+
+    capsys.readouterr()
+    code = app.main(["--checkpoint", str(tmp_path / "none"), "--port", str(free_port())])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "no trained checkpoint" in err and "python -m train.distill" in err
 
 
 @pytest.mark.parametrize("doc", ["README.md", "docs/app.md"])
