@@ -169,6 +169,7 @@ def score_sentences(models: dict[str, LoadedCheckpoint], extractor, sentences: d
                     device: torch.device) -> list[dict[str, Any]]:
     """Each sentence, text only, through the app's path -> [{"text", "expected", role: score, ...}]."""
     spec = next(iter(models.values())).feature_spec
+    nets = {role: ck.model.to(device).eval() for role, ck in models.items()}  # once, not per sentence
     rows = []
     for expected, texts in sentences.items():
         for text in texts:
@@ -177,8 +178,8 @@ def score_sentences(models: dict[str, LoadedCheckpoint], extractor, sentences: d
                 raise ValueError(f"sense-check sentence {text!r} gave no text features ({clip.text.missing_reason})")
             batch = batch_from_features(clip, spec, device=device, pad=False)
             row = {"text": text, "expected": expected, "words": int(clip.text.values.shape[0])}
-            for role, ck in models.items():
-                row[role] = float(ck.model.to(device).eval()(batch).prediction.float().cpu().reshape(-1)[0])
+            for role, net in nets.items():
+                row[role] = float(net(batch).prediction.float().cpu().reshape(-1)[0])
             rows.append(row)
     return rows
 
