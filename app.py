@@ -237,7 +237,7 @@ def analyse(predictor: Predictor, video: str | None, transcript: str, c: Control
     model_out = run_model(predictor, clip, c)
     f = clip.features
     msg = f"Analysed **{clip.name}** ({f.duration:.1f} s) in {secs:.1f} s."
-    for w in clip_warnings(f):  # e.g. a damaged stretch the decoder skipped
+    for w in f.info.warnings:  # e.g. a damaged stretch the decoder skipped
         msg += f"\n\n⚠ {user_error(w, video).message}"
     words = model_out[0].get("transcript") or ""
     return (clip, words, fig.face_gallery(f), fig.waveform_figure(f, clip.envelope), fig.token_spans(f), msg,
@@ -269,10 +269,6 @@ def retranscribe(predictor: Predictor, clip: AnalysedClip | None, words: str, c:
 def use_recording(recording: str | None) -> str | None:
     """A webcam recording becomes the clip to analyse."""
     return recording or None
-
-
-def clip_warnings(clip: ClipFeatures) -> list[str]:
-    return list(clip.info.warnings)
 
 
 # ------------------------------------------------------------------- the page
