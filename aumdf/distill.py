@@ -111,12 +111,16 @@ class FrozenTeacher:
         return TeacherView(fused, {m: reps[:, j] for j, m in enumerate(MODALITIES)})
 
 
+def model_task_loss(model: AUMDF, prediction: Tensor, labels: Tensor) -> Tensor:
+    """L_task (eq. 41) with the task and class heads of the model's config; a model without one regresses."""
+    cfg = model.config
+    return task_loss(prediction, labels, cfg.task if cfg else "regression", cfg.class_heads if cfg else "softmax")
+
+
 def teacher_objective(model: AUMDF, batch: Batch, lambda_reg: float = 0.1) -> tuple[Tensor, dict[str, Tensor], ModelOutput]:
     """The teacher's loss on complete data: L_task + lambda_1·L_reg -> (loss, parts, output)."""
     out = model(batch)
-    task = model.config.task if model.config else "regression"
-    heads = model.config.class_heads if model.config else "softmax"
-    parts = {"task": task_loss(out.prediction, batch.labels, task, heads), "reg": reg_loss(model.attention_weights())}
+    parts = {"task": model_task_loss(model, out.prediction, batch.labels), "reg": reg_loss(model.attention_weights())}
     return parts["task"] + lambda_reg * parts["reg"], parts, out
 
 
@@ -204,8 +208,7 @@ class Distiller(nn.Module):
         teacher_out = self.teacher.view(full)
         student_out = self.student(dropped)
         parts = {
-            "task": task_loss(student_out.prediction, dropped.labels, self.task,
-                              self.student.config.class_heads if self.student.config else "softmax"),
+            "task": model_task_loss(self.student, student_out.prediction, dropped.labels),
             "reg": reg_loss(self.student.attention_weights()),
         }
         sel = has_teacher_view if has_teacher_view is not None else torch.ones(full.size, dtype=torch.bool, device=full.device)
