@@ -64,12 +64,14 @@ class DWAM(nn.Module):
         """
         lin = self.gate[key]
         w = lin.weight[:, self.d:]  # d d
-        pooled = F.linear(pooled_n, w, lin.bias).unsqueeze(1)  # b 1 d
         if same is None:
-            return pooled
+            return F.linear(pooled_n, w, lin.bias).unsqueeze(1)  # b 1 d
         # an unavailable partner frame enters as zeros: W·0 + b
         frame = apply_rows(lambda r: F.linear(r, w), zn, available_rows(mask_n)) + lin.bias  # b t d
-        return frame if bool(same.all()) else torch.where(same[:, None, None], frame, pooled)
+        if bool(same.all()):  # aligned batches, the common case: the pooled product is never read
+            return frame
+        pooled = F.linear(pooled_n, w, lin.bias).unsqueeze(1)  # b 1 d
+        return torch.where(same[:, None, None], frame, pooled)
 
     def forward(self, z: dict[str, Tensor], masks: dict[str, Tensor], lengths: dict[str, Tensor] | None = None
                 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
