@@ -13,6 +13,7 @@ recogniser pass gives the words, their times, and the times of any edited transc
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 from typing import Sequence
 
 import numpy as np
@@ -41,8 +42,6 @@ def _sub_cost(a: str, b: str, weighted: bool) -> float:
         return 0.0
     if not weighted:
         return 1.0
-    from difflib import SequenceMatcher
-
     # 0 .. 2 by spelling: "not" / "knot" pair (0.29), while two unrelated words cost as much as leaving
     # one out and inserting the other (2), so an exact match is not traded for two loose pairings
     return 2.0 * (1.0 - SequenceMatcher(None, a, b).ratio())
