@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from aumdf.losses import csd_floor, csd_loss, reg_loss, sentiment_classes, srd_loss, task_loss
+from aumdf.metrics import NEUTRAL_BAND
 from aumdf.model import AUMDF
 from aumdf.types import MODALITIES, Batch, ModelOutput
 
@@ -148,7 +149,7 @@ class Distiller(nn.Module):
         csd_normalize: bool = True,
         csd_center: bool = True,
         csd_proj_dim: int = 128,
-        neutral_band: float = 0.5,
+        neutral_band: float = NEUTRAL_BAND,
         cache_teacher: bool = True,
     ):
         super().__init__()
