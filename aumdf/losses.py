@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from aumdf.metrics import NEUTRAL_BAND  # noqa: F401  (the band is defined once, with the numpy binning)
+from aumdf.metrics import NEUTRAL_BAND  # the band is defined once, with the numpy binning
 from aumdf.types import MODALITIES
 
 
