@@ -349,6 +349,8 @@ def test_bad_data_dir_says_what_is_missing(tmp_path, extractors):
     (tmp_path / "d" / "mosi").mkdir(parents=True)
     with pytest.raises(DataError, match="label.csv"):
         dc.build(dc.BuildConfig(data_dir=tmp_path / "d", out=tmp_path / "o"), extractors)
+    with pytest.raises(DataError, match="face_frames must be >= 1"):  # refused, not silently one frame
+        dc.build(dc.BuildConfig(data_dir=tmp_path / "d", out=tmp_path / "o", face_frames=0), extractors)
 
 
 def test_cli_reports_a_missing_folder_without_a_traceback(tmp_path, capsys):

@@ -291,7 +291,7 @@ def _face_items(ex: Any, spec: FeatureSpec, fer: Any, cfg: BuildConfig, rng: np.
 
     splits = fer.splits
     idx = sorted(i for split in SPLITS for i in _subsample(np.flatnonzero(splits == split).tolist(), cfg.limit, rng))
-    n = max(1, cfg.face_frames)
+    n = cfg.face_frames
     images = fer.images[idx] if n == 1 else stills_to_sequences(fer.images[idx], n, np.random.default_rng([cfg.seed, 13]))
     emb = embed_faces(images, ex.vision.embed, progress=not cfg.quiet)
     if len(idx) and emb.shape[1] != spec.vision.dim:
@@ -312,6 +312,8 @@ def _check(cfg: BuildConfig, data_dir: Path) -> None:
         raise DataError(f"composites_per_clip must be >= 1, got {cfg.composites_per_clip}")
     if cfg.limit is not None and cfg.limit < 1:
         raise DataError(f"limit must be >= 1, got {cfg.limit}")
+    if cfg.face_frames < 1:
+        raise DataError(f"face_frames must be >= 1, got {cfg.face_frames}")
 
 
 def build(cfg: BuildConfig, extractor: Any = None) -> dict[str, Any]:
