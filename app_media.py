@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from features.decode import probe
+
 PREVIEW_SIDE = 640  # long side of a transcoded preview (pixels)
 PREVIEW_FPS = 25
 PLAYABLE = {  # extension -> (video codecs, audio codecs) that Chromium, Firefox and Safari play in <video>
@@ -94,27 +96,17 @@ def save_image(img: np.ndarray, folder: Path | None = None) -> Path:
     return write_atomic(folder / f"{hashlib.sha256(data).hexdigest()[:32]}.png", data)
 
 
-def _streams(path: Path) -> tuple[str | None, str | None]:
-    """(video codec, audio codec) names of the first streams, None where absent; raises on unreadable files."""
-    import av
-
-    with av.open(str(path)) as c:
-        v = next((s.codec_context.name for s in c.streams.video), None)
-        a = next((s.codec_context.name for s in c.streams.audio), None)
-    return v, a
-
-
 def is_playable(path: str | Path) -> bool:
     """Does a browser's <video> play this file as it is?"""
     p = Path(path)
     if p.suffix.lower() not in PLAYABLE:
         return False
     try:
-        v, a = _streams(p)
+        info = probe(p)
     except Exception:  # unreadable here: the analysis reports why; the preview just cannot be made
         return False
     videos, audios = PLAYABLE[p.suffix.lower()]
-    return v in videos and (a is None or a in audios)
+    return info.video_codec in videos and (info.audio_codec is None or info.audio_codec in audios)
 
 
 def _digest(path: Path) -> str:
@@ -135,7 +127,7 @@ def preview(path: str | Path, max_seconds: float = 60.0) -> Path:
     src = Path(path)
     if is_playable(src):
         return src
-    if _seconds(src) > max_seconds:
+    if probe(src).duration > max_seconds:
         raise ValueError(f"{src.name} is longer than {max_seconds:.0f} s")
     out = work_dir("previews") / f"{_digest(src)}.mp4"
     if out.exists():
@@ -207,16 +199,8 @@ def _copy_video(inp, vin, vout, out, max_seconds: float) -> None:
     out.mux(vout.encode(None))
 
 
-def _seconds(src: Path) -> float:
-    """The container's duration in seconds (0 when it does not say)."""
-    import av
-
-    with av.open(str(src)) as c:
-        return c.duration / 1e6 if c.duration else 0.0
-
-
 def _audio_seconds(src: Path, max_seconds: float) -> float:
-    return max(1.0, min(_seconds(src) or 1.0, max_seconds))
+    return max(1.0, min(probe(src).duration or 1.0, max_seconds))
 
 
 def _still_video(vout, out, seconds: float) -> None:

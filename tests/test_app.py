@@ -335,7 +335,8 @@ def test_preview_of_a_clip_the_browser_cannot_play_is_an_h264_aac_mp4(name, tmp_
     assert not app_media.is_playable(src)
     out = app_media.preview(src)
     assert out.suffix == ".mp4" and app_media.is_playable(out)
-    assert app_media._streams(out) == ("h264", "aac")
+    info = app_media.probe(out)
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
     assert app_media.preview(src) == out  # made once, then reused
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporary file left
     with pytest.raises(ValueError, match="longer than 1 s"):  # the analysis would refuse it: no copy made
