@@ -242,6 +242,7 @@ class ClipExtractor:
         from features.audio import AudioExtractor
         from features.text import TextExtractor
         from features.vision import VisionExtractor
+        from features.whisper_audio import WHISPER_AUDIO_EXTRACTOR, WhisperAudioExtractor
 
         a, v = spec.audio.settings, spec.vision.settings
         audio_kw = {k: a[k] for k in ("sr", "fmin", "fmax", "n_fft", "n_mcep", "n_mels", "f0_resolution", "version")
@@ -250,8 +251,6 @@ class ClipExtractor:
             audio_kw["hop_s"] = 1.0 / float(a["frame_rate_hz"])
         vision_kw = {k: v[k] for k in ("embedder", "fps", "detect_side", "min_face_size", "margin") if k in v}
         overflow = a.get("layout_overflow", "pool")
-        from features.whisper_audio import WHISPER_AUDIO_EXTRACTOR, WhisperAudioExtractor
-
         whisper = spec.audio.extractor == WHISPER_AUDIO_EXTRACTOR
         ex = cls(
             text=TextExtractor(vectors),
