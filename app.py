@@ -37,7 +37,7 @@ import app_figures as fig  # noqa: E402
 import app_media  # noqa: E402
 from aumdf.checkpoint import CheckpointError  # noqa: E402
 from aumdf.predict import (  # noqa: E402
-    DEFAULT_CHECKPOINT, MAX_SECONDS, Prediction, Predictor, SubsetRun, resolve_checkpoints,
+    BRIEF, DEFAULT_CHECKPOINT, MAX_SECONDS, Prediction, Predictor, SubsetRun, resolve_checkpoints,
 )
 from aumdf.types import MODALITIES  # noqa: E402
 from features.types import ClipFeatures, FeatureError  # noqa: E402
@@ -64,7 +64,6 @@ CACHE_SIZE = 24  # model runs remembered (all sessions; ~5 MB each with their at
 STATE_TTL_S = 3600
 FILE_CACHE_S = (3600, 7200)  # (how often to look, age to delete)
 USER_ERRORS = (FeatureError, CheckpointError, FileNotFoundError, ValueError)
-BRIEF = ("score", "label", "bin7", "bin7_label", "probabilities")  # the other model's fields in a result
 
 
 @dataclass(frozen=True)

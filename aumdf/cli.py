@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 from aumdf.checkpoint import CheckpointError
-from aumdf.predict import MAX_SECONDS, InputError, Prediction, Predictor, parse_modalities
+from aumdf.predict import BRIEF, MAX_SECONDS, InputError, Prediction, Predictor, parse_modalities
 from features.cli import arg, parse_config
 from features.types import FeatureError
 
 ERRORS = (FeatureError, CheckpointError, FileNotFoundError, IsADirectoryError, PermissionError, ValueError)
-BRIEF = ("score", "label", "bin7", "bin7_label", "probabilities")  # the second model's fields in --json
 
 
 @dataclass(frozen=True)

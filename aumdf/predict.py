@@ -43,6 +43,7 @@ TRAIN_COMMAND = ("python -m train.demo_corpus --out data/demo && "
                  "python -m train.distill --dataset demo --data-dir data/demo --out checkpoints/default")
 MODEL_CARD = "MODEL_CARD.md"  # beside student/ and teacher/: train/model_card.py writes it
 MAX_SECONDS = 60.0  # clips longer than this are refused (the demo's length limit)
+BRIEF = ("score", "label", "bin7", "bin7_label", "probabilities")  # the second model's fields beside a result
 MAX_BYTES = 200 * 1024 * 1024  # files larger than this are refused before decoding
 # roughly how far extraction has come when the extractor starts each stage (speech recognition runs
 # beside the face pipeline, so the stages overlap; the fractions only move a progress bar)
