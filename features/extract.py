@@ -171,12 +171,10 @@ def _clip_arrays(clip: ClipFeatures) -> dict[str, np.ndarray]:
 
 def _extract_one(job: tuple[str, str, str, str]) -> tuple[str, str | None]:
     """(id, clip path, transcript, part path) -> (id, None) on success or (id, why it was skipped)."""
-    from features.types import FeatureError as FE
-
     rid, path, text, part = job
     try:
         clip = _WORKER["extractor"].extract(path, transcript=text or None)
-    except FE as e:
+    except FeatureError as e:
         return rid, str(e)
     except Exception as e:  # keep the batch going; the file and the error are reported
         return rid, f"unexpected {e.__class__.__name__}: {e}"
