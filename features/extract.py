@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from features.cli import arg, parse_config
+from features.decode import AUDIO_EXTS
 from features.feature_files import DataError, SplitArrays, pad, write_folder
 from features.progress import bar as progress_bar
 from features.spec import MODALITIES, FeatureSpec
@@ -189,7 +190,7 @@ def _index_clips(clips_dir: Path) -> dict[str, Path]:
     for p in sorted(clips_dir.rglob("*")):
         if p.is_file() and p.suffix.lower() in MEDIA_EXTS:
             # a video beats an audio-only file of the same name (it carries all three modalities)
-            if p.stem not in found or found[p.stem].suffix.lower() in (".wav", ".mp3", ".flac", ".m4a"):
+            if p.stem not in found or found[p.stem].suffix.lower() in AUDIO_EXTS:
                 found[p.stem] = p
     return found
 
