@@ -26,6 +26,12 @@ def test_states_at_50hz_over_the_clip(extractor):
     assert ex.voiced.mean() > 0.9 and abs(np.nanmedian(ex.f0) - 150) < 5  # tracker version 2 at 50 Hz
 
 
+def test_activity_follows_the_signal(extractor):
+    lead = np.zeros(16000, np.float32)  # 1 s of silence, then the tone
+    active = extractor.extract(np.concatenate([lead, voiced_tone(150.0, 1.5, 16000)]), 16000).extras.active
+    assert not active[:48].any() and active[52:].all()
+
+
 def test_other_rates_and_int16(extractor):
     a = extractor.extract((voiced_tone(200.0, 1.0, 44100) * 32767).astype(np.int16), 44100)
     assert a.values.shape == (50, 512)
