@@ -110,7 +110,7 @@ def track_pitch(y: np.ndarray, sr: int, hop: int, fmin: float, fmax: float) -> t
     ok = dip & (seg <= np.maximum(YIN_THRESHOLD, seg.min(1) + 0.1)[:, None])
     pick = np.where(ok.any(1), ok.argmax(1), seg.argmin(1))
     aper = seg[np.arange(T), pick]
-    energy = frame_energy(y, hop, T)
+    energy = _frame_energy(y, hop, T)
     loud = 10 * np.log10(energy / (energy.max() + 1e-20) + 1e-12) > VOICING_MIN_DB
     voiced = scipy.signal.medfilt(((aper < VOICING_MAX_APERIODICITY) & loud).astype(float), 5) > 0.5
     if voiced.sum() < 3:
@@ -135,7 +135,7 @@ def _continuous_runs(tau: np.ndarray, voiced: np.ndarray) -> np.ndarray:
     return out
 
 
-def frame_energy(y: np.ndarray, hop: int, T: int) -> np.ndarray:
+def _frame_energy(y: np.ndarray, hop: int, T: int) -> np.ndarray:
     """Energy of a 2-hop window centred on each frame -> [T]."""
     c = np.concatenate([[0.0], np.cumsum(np.pad(y.astype(np.float64), (hop, 2 * hop)) ** 2)])
     k = np.arange(T) * hop

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from features.audio import frame_energy, prepare_samples, track_pitch, unusable_reason
+from features.audio import prepare_samples, track_pitch, unusable_reason
 from features.types import AudioExtras, ModalityFeatures
 
 WHISPER_AUDIO_EXTRACTOR = "whisper-base-encoder"
@@ -66,7 +66,7 @@ class WhisperAudioExtractor:
         values = np.nan_to_num(np.asarray(states.values, np.float32))  # [T, 512]
         T = len(values)
         f0, voiced, vprob = _fit(track_pitch(y, self.sr, self.hop, 60.0, 500.0), T)
-        energy = frame_energy(y, self.hop, T)
+        energy = _fit((np.convolve(y.astype(np.float64) ** 2, np.ones(self.hop), "same")[:: self.hop],), T)[0]
         centres = (np.arange(T) + 0.5) * self.hop / self.sr
         out = ModalityFeatures(
             name=self.name, values=values, times=np.asarray(states.times, np.float32),
