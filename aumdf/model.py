@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from aumdf.config import AUMDFConfig
+from aumdf.dropout import Dropout
 from aumdf.dwam import DWAM
 from aumdf.masking import masked_mean
 from aumdf.mmt import MMT, others
@@ -53,7 +54,7 @@ class AUMDF(nn.Module):
         self.rpm = nn.ModuleDict({m: RPM(rpm_in[m], d_model, kernels[m]) for m in MODALITIES})
         self.dwam = DWAM(d_model, framewise=dwam_framewise) if use_dwam else None
         self.mmt = MMT(d_model, n_heads, n_layers, time_window, ffn_mult, dropout)
-        self.head_drop = nn.Dropout(head_dropout)
+        self.head_drop = Dropout(head_dropout)
         self.head = nn.Linear(3 * d_model, n_outputs)
         self.config: AUMDFConfig | None = None
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from aumdf.dropout import Dropout
 from aumdf.masking import apply_rows, available_rows, masked_mean_var
 
 
@@ -85,7 +86,7 @@ class REM(nn.Module):
         self.alpha_logit = nn.Parameter(torch.zeros(()))  # alpha_m = sigmoid(.) of eq. 12, starts at 0.5
         self.log_phi = nn.Parameter(torch.tensor(math.log(norm_eps)))  # phi_m of eq. 3, positive via exp
         self.gate_sharpness = gate_sharpness
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor, lengths: Tensor) -> Tensor:
         """x: [b, t, c] with unavailable frames already zeroed, mask: [b, t], lengths: [b] -> [b, t, d]."""

@@ -156,6 +156,24 @@ def test_time_bias_is_zero_beyond_the_window():
     assert torch.equal(out[0, 1][inside[0]], (offsets[0][inside[0]] + 8).float())
 
 
+def test_time_bias_gradient_equals_plain_indexing():
+    # the bias's backward is a per-head histogram (bincount), not autograd's index_put: same gradient
+    torch.manual_seed(0)
+    bias = TimeWindowBias(n_heads=3, window=2)
+    with torch.no_grad():
+        bias.s.normal_()
+    offsets = relative_offsets(torch.tensor([7, 4]), torch.tensor([5, 9]), 7, 9)  # 2 i j
+    upstream = torch.randn(2, 3, 7, 9)
+    (bias(offsets) * upstream).sum().backward()
+    s = bias.s.detach().clone().requires_grad_(True)
+    inside = (offsets.abs() <= 2).unsqueeze(0).float()
+    plain = (s[:, offsets.clamp(-2, 2) + 2] * inside).permute(1, 0, 2, 3)  # b h i j
+    torch.testing.assert_close(bias(offsets), plain)
+    (plain * upstream).sum().backward()
+    torch.testing.assert_close(bias.s.grad, s.grad)
+    assert bias.s.grad.abs().sum() > 0
+
+
 def test_gamma_is_one_when_the_third_modality_is_absent():
     model = _model()
     with torch.no_grad():
