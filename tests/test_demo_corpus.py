@@ -318,6 +318,15 @@ def test_reader_loads_the_corpus_as_an_ordinary_dataset(built):
     for s in dc.SOURCES:
         assert w[source == s].sum() == pytest.approx(1 / len(dc.SOURCES))
     assert source_weights(teacher) is None  # one source: uniform draws
+    # --source-balance: shares proportional to n_s ** power; power 1 is a plain uniform draw over samples
+    sizes = {s: int((source == s).sum()) for s in dc.SOURCES}
+    half = source_weights(ds, 0.5)
+    root = {s: n ** 0.5 for s, n in sizes.items()}
+    for s in dc.SOURCES:
+        assert half[source == s].sum() == pytest.approx(root[s] / sum(root.values()))
+    np.testing.assert_allclose(source_weights(ds, 1.0), np.full(len(ds), 1 / len(ds)))
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        source_weights(ds, 2.0)
 
 
 def test_rebuild_is_deterministic_and_reuses_the_audio_cache(built, fake_data, extractors, tmp_path):

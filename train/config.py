@@ -45,8 +45,9 @@ class TrainConfig:
     teacher_epochs: int = arg(0, "teacher epochs; 0 = --epochs")
     batch_size: int = arg(32, "samples per batch (per process under torchrun; not given in the paper)")
     samples_per_epoch: int = arg(0, "draw this many training samples per epoch, with replacement (0: one pass over "
-                                    "the data); every `source` of the data is drawn equally often; ignored under "
-                                    "torchrun")
+                                    "the data), sources balanced by --source-balance; ignored under torchrun")
+    source_balance: float = arg(0.0, "with --samples-per-epoch: source s is drawn with a share proportional to "
+                                     "n_s ** this (0: every source equally often, 1: in proportion to its size)")
     lr: float = arg(1e-3, "Adam learning rate (Table 2: 0.001)")
     weight_decay: float = arg(0.0, "Adam weight decay")
     grad_clip: float = arg(0.0, "max gradient norm; 0 = off")

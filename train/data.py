@@ -173,15 +173,20 @@ class MultimodalDataset(Dataset):
         return self._teacher_view
 
 
-def source_weights(ds: MultimodalDataset) -> np.ndarray | None:
-    """[n] per-sample draw weights (summing to 1) under which every `source` is drawn equally often, e.g. for
-    `WeightedRandomSampler`; None when the dataset has a single source (uniform draws need no weights).
+def source_weights(ds: MultimodalDataset, power: float = 0.0) -> np.ndarray | None:
+    """[n] per-sample draw weights (summing to 1) for `WeightedRandomSampler`: source s is drawn with a share
+    proportional to n_s ** power (0: every `source` equally often; 1: as often as its size, a plain uniform
+    draw; 0.5 between the two). None when the dataset has a single source (uniform draws need no weights).
     On the demo corpus, FER2013 (28.7k) and MOSEI (16.3k) would otherwise drown the composites."""
+    if not 0.0 <= power <= 1.0:
+        raise ValueError(f"source balance power must be in [0, 1], got {power}")
     src = ds.column("source", fill="")
     names, inverse, counts = np.unique(src, return_inverse=True, return_counts=True)
     if len(names) <= 1:
         return None
-    return 1.0 / (counts[inverse] * len(names))
+    share = counts.astype(np.float64) ** power
+    share /= share.sum()
+    return share[inverse] / counts[inverse]
 
 
 @dataclass

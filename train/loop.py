@@ -126,8 +126,8 @@ def make_loader(ds: MultimodalDataset, cfg: TrainConfig, ctx: Context, train: bo
     g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
     if cfg.samples_per_epoch > 0:
         # a large corpus on a small machine: a fixed budget of draws per epoch, so that validation and early
-        # stopping happen often; the weights draw every source of the data equally often
-        weights = source_weights(ds)
+        # stopping happen often; the weights balance the sources of the data (--source-balance)
+        weights = source_weights(ds, cfg.source_balance)
         w = torch.as_tensor(weights if weights is not None else np.ones(len(ds)), dtype=torch.double)
         sampler = WeightedRandomSampler(w, num_samples=cfg.samples_per_epoch, replacement=True, generator=g)
         return DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
