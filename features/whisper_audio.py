@@ -5,29 +5,34 @@ MOSI-format data.
 
 Dimension legend: T - frames at 50 Hz (one per 20 ms, Whisper's encoder rate), d - 512 (Whisper base).
 
-The states come from the speech recogniser's own model (features.asr, weights verified by digest);
-the spec names the model and its revision, so a checkpoint trained on these states refuses any other
-encoder. Extras carry the same per-frame tracks as the 74-d extractor (voicing from
+The states come from Whisper base (features.asr, weights verified by digest), whatever model
+$AUMDF_ASR_MODEL gives the speech recogniser: the spec names the model and its revision, so a checkpoint
+trained on these states refuses any other encoder. Another faster-whisper folder can be given explicitly
+(`model_dir`); the spec then records its folder name, its model.bin's SHA-256 and its encoder width, so a
+checkpoint trained on it refuses Whisper base and any other file. Extras carry the same per-frame tracks as the 74-d extractor (voicing from
 `features.audio.track_pitch`, activity, frame times), at 50 Hz, so the pipeline can spread words
 over the voiced span either way.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
 from features.audio import prepare_samples, track_pitch, unusable_reason
-from features.types import AudioExtras, ModalityFeatures
+from features.types import AudioExtras, FeatureError, ModalityFeatures
 
 WHISPER_AUDIO_EXTRACTOR = "whisper-base-encoder"
 
 
 class WhisperAudioExtractor:
-    """Audio -> [T, 512] Whisper base encoder states at 50 Hz over the clip's own length.
+    """Audio -> [T, d] Whisper encoder states at 50 Hz over the clip's own length (d = 512 for Whisper base).
 
-    model_dir: a faster-whisper Whisper base folder (None: the recogniser's default, verified);
+    model_dir: another faster-whisper model folder (None: Whisper base, verified by digest);
     silence_dbfs: a clip whose peak stays below this is silent (audio missing), as for the 74-d frames.
     """
 
@@ -35,12 +40,28 @@ class WhisperAudioExtractor:
     extractor = WHISPER_AUDIO_EXTRACTOR
     sr = 16000
     hop = 320  # samples per state at 16 kHz
-    dim = 512
+    BASE_DIM = 512
 
-    def __init__(self, model_dir: str | None = None, silence_dbfs: float = -50.0, version: int = 1) -> None:
+    def __init__(self, model_dir: str | Path | None = None, silence_dbfs: float = -50.0, version: int = 1) -> None:
         if version != 1:
             raise ValueError(f"{WHISPER_AUDIO_EXTRACTOR} has version 1 only, got {version}")
-        self.model_dir, self.silence_dbfs, self.version = model_dir, silence_dbfs, version
+        self.model_dir = None if model_dir is None else Path(model_dir).expanduser()
+        if self.model_dir is not None and not (self.model_dir / "model.bin").is_file():
+            raise FeatureError(f"{self.model_dir} is not a faster-whisper model folder (no model.bin)")
+        self.silence_dbfs, self.version = silence_dbfs, version
+
+    @cached_property
+    def dim(self) -> int:
+        """The encoder's width: 512 for Whisper base; another model's, read from one second of silence."""
+        if self.model_dir is None:
+            return self.BASE_DIM
+        return int(np.asarray(self._recogniser().encode(np.zeros(self.sr, np.float32), self.sr).values).shape[1])
+
+    @cached_property
+    def _model_sha256(self) -> str:
+        from features.asr import sha256_file
+
+        return sha256_file(self.model_dir / "model.bin")
 
     @property
     def feature_names(self) -> list[str]:
@@ -50,20 +71,28 @@ class WhisperAudioExtractor:
     def spec_settings(self) -> dict:
         from features.asr import WHISPER_BASE, WHISPER_BASE_REVISION
 
-        return {"version": self.version, "sr": self.sr, "frame_rate_hz": self.sr / self.hop,
-                "model": WHISPER_BASE, "revision": WHISPER_BASE_REVISION}
+        model = ({"model": WHISPER_BASE, "revision": WHISPER_BASE_REVISION} if self.model_dir is None
+                 else {"model": self.model_dir.name, "model_sha256": self._model_sha256})
+        return {"version": self.version, "sr": self.sr, "frame_rate_hz": self.sr / self.hop, **model}
+
+    def _recogniser(self):
+        """The shared recogniser of this extractor's model. Whisper base is named by its folder when
+        $AUMDF_ASR_MODEL points the recogniser's default elsewhere, so the features never follow it."""
+        from features.asr import ASR_MODEL_ENV, shared_recogniser, whisper_base_dir
+
+        if self.model_dir is not None:
+            return shared_recogniser(self.model_dir)
+        return shared_recogniser(whisper_base_dir() if os.environ.get(ASR_MODEL_ENV) else None)
 
     def extract(self, samples: np.ndarray, sr: int) -> ModalityFeatures:
-        """samples: [S] (or [S, C], PCM integers) at any rate -> values [T, 512], times [T, 2] seconds."""
-        from features.asr import shared_recogniser
-
+        """samples: [S] (or [S, C], PCM integers) at any rate -> values [T, d], times [T, 2] seconds."""
         t_start = time.perf_counter()
         y = prepare_samples(samples, sr, self.sr)
         unusable, peak_db = unusable_reason(y, self.sr, self.silence_dbfs)
         if unusable:
             return ModalityFeatures.missing(self.name, self.dim, unusable, AudioExtras(peak_dbfs=peak_db))
-        states = shared_recogniser(self.model_dir).encode(y, self.sr, hop_s=self.hop / self.sr)
-        values = np.nan_to_num(np.asarray(states.values, np.float32))  # [T, 512]
+        states = self._recogniser().encode(y, self.sr, hop_s=self.hop / self.sr)
+        values = np.nan_to_num(np.asarray(states.values, np.float32))  # [T, d]
         T = len(values)
         f0, voiced, vprob = _fit(track_pitch(y, self.sr, self.hop, 60.0, 500.0), T)
         energy = _fit((np.convolve(y.astype(np.float64) ** 2, np.ones(self.hop), "same")[:: self.hop],), T)[0]

@@ -84,3 +84,40 @@ def test_demo_corpus_with_whisper_audio(fake_data, face_weights, tmp_path):
     comp = dict(np.load(tmp_path / "composite" / "train.npz", allow_pickle=False))
     assert comp["audio"].shape[2] == 512
     assert any(p.name.startswith("speech-") for p in (tmp_path / "cache").iterdir())
+
+
+def test_the_features_never_follow_the_recognisers_model(extractor, tmp_path, monkeypatch):
+    # $AUMDF_ASR_MODEL picks the recogniser's model; the audio features stay Whisper base's, as the spec says
+    from features.asr import ASR_MODEL_ENV
+
+    tone = voiced_tone(150.0, 1.0, 16000)
+    before = extractor.extract(tone, 16000).values
+    other = tmp_path / "not-a-model"
+    other.mkdir()
+    (other / "model.bin").write_bytes(b"not a CTranslate2 model")
+    monkeypatch.setenv(ASR_MODEL_ENV, str(other))
+    np.testing.assert_array_equal(WhisperAudioExtractor().extract(tone, 16000).values, before)
+    assert WhisperAudioExtractor().spec_settings["model"] == "whisper-base"
+
+
+def test_another_encoder_is_named_by_its_digest_and_refused_by_a_base_checkpoint(tmp_path):
+    # a copy of Whisper base under another folder name stands for a user's own faster-whisper model
+    import shutil
+
+    from features.asr import whisper_base_dir
+    from features.pipeline import ClipExtractor
+    from features.types import FeatureError, SpecMismatchError
+
+    own = tmp_path / "my-whisper"
+    shutil.copytree(whisper_base_dir(), own)
+    ex = WhisperAudioExtractor(own)
+    settings = ex.spec_settings
+    assert settings["model"] == "my-whisper" and len(settings["model_sha256"]) == 64 and "revision" not in settings
+    assert ex.dim == 512  # read from the model itself
+    assert ex.extract(voiced_tone(150.0, 1.0, 16000), 16000).values.shape == (50, 512)
+    base = ClipExtractor.build(layout="unaligned", audio_features="whisper")
+    mine = ClipExtractor(text=base.text, audio=ex, vision=base.vision, layout="unaligned").feature_spec()
+    with pytest.raises(SpecMismatchError, match="audio"):
+        ClipExtractor.from_spec(mine, check=("audio",))  # rebuilt with Whisper base: the digest differs
+    with pytest.raises(FeatureError, match="no model.bin"):
+        WhisperAudioExtractor(tmp_path)
