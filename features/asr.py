@@ -16,7 +16,8 @@ Weights
 
 No invented words. Whisper "hears" phrases such as "Thank you." in silence, noise and music, so a clip's
 words are kept only when (1) the Silero voice-activity filter finds speech, (2) the segment's no-speech
-probability is below `no_speech_max` and its mean token log-probability above `logprob_min`, and (3) the
+probability is below `no_speech_max`, its mean token log-probability above `logprob_min` and its text
+not a loop (zlib compression ratio at most `compression_max`, Whisper's 2.4), and (3) the
 word lies inside a stretch the filter called speech. Otherwise the result carries no words and
 `Recognition.reason` says which test failed ("no speech found: ...").
 
@@ -176,7 +177,9 @@ class RecogniserConfig:
     compute_type: CTranslate2 weights type ("int8" keeps the WER of float32 at about half the time);
     beam_size: 1 = greedy; threads: CPU threads (0: all cores); vad_threshold: Silero speech probability;
     no_speech_max / logprob_min: a segment is dropped when its no-speech probability is above the first
-    or its mean token log-probability below the second; english_min: the probability of English below
+    or its mean token log-probability below the second; compression_max: a segment whose text compresses
+    (zlib) by more than this is a decoding loop ("I'm sorry I'm sorry ..."; Whisper's own threshold,
+    2.4) and is dropped; english_min: the probability of English below
     which a clip is reported as another language; language: "en" etc. skips detection (None: detect);
     use_vad: False skips the voice-activity filter (every
     sample counts as speech; for tests of the other two checks).
@@ -197,6 +200,7 @@ class RecogniserConfig:
     vad_threshold: float = 0.5
     no_speech_max: float = 0.4
     logprob_min: float = -1.0
+    compression_max: float = 2.4
     english_min: float = 0.2
     min_speech_s: float = 0.1
     use_vad: bool = True
@@ -301,12 +305,9 @@ class SpeechRecogniser:
         words: list[Word] = []
         why = "no speech found: the recogniser returned no words"
         for seg in segments:
-            if seg.no_speech_prob > cfg.no_speech_max:
-                why = f"no speech found: the no-speech probability is {seg.no_speech_prob:.2f} (> {cfg.no_speech_max})"
-                continue
-            if seg.avg_logprob < cfg.logprob_min:
-                why = (f"no speech found: the words were too unlikely (mean log-prob {seg.avg_logprob:.2f} "
-                       f"< {cfg.logprob_min})")
+            rejected = segment_rejection(seg, cfg)
+            if rejected:
+                why = rejected
                 continue
             for w in seg.words or []:
                 text = w.word.strip()
@@ -368,6 +369,19 @@ def _snap(start: float, end: float, spans: list[tuple[float, float]]) -> tuple[f
     return (s, e) if overlap[k] > 0 and e > s else (start, end)
 
 
+def segment_rejection(seg, cfg: RecogniserConfig) -> str | None:
+    """Why a decoded segment (faster-whisper's Segment: no_speech_prob, avg_logprob, compression_ratio) holds
+    no real speech, or None to keep it."""
+    if seg.no_speech_prob > cfg.no_speech_max:
+        return f"no speech found: the no-speech probability is {seg.no_speech_prob:.2f} (> {cfg.no_speech_max})"
+    if seg.avg_logprob < cfg.logprob_min:
+        return f"no speech found: the words were too unlikely (mean log-prob {seg.avg_logprob:.2f} < {cfg.logprob_min})"
+    if seg.compression_ratio > cfg.compression_max:
+        return (f"no speech found: the words repeat themselves (compression ratio {seg.compression_ratio:.1f} "
+                f"> {cfg.compression_max}), as the recogniser does when it loops on music or noise")
+    return None
+
+
 def _options(cfg: RecogniserConfig, tokenizer):
     """faster-whisper's decoding options: deterministic (temperature 0), word times, no text carried over."""
     from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
@@ -375,7 +389,7 @@ def _options(cfg: RecogniserConfig, tokenizer):
     return TranscriptionOptions(
         beam_size=cfg.beam_size, best_of=1, patience=1.0, length_penalty=1.0, repetition_penalty=1.0,
         no_repeat_ngram_size=0, log_prob_threshold=cfg.logprob_min, no_speech_threshold=None,
-        compression_ratio_threshold=2.4, condition_on_previous_text=False, prompt_reset_on_temperature=0.5,
+        compression_ratio_threshold=cfg.compression_max, condition_on_previous_text=False, prompt_reset_on_temperature=0.5,
         temperatures=[0.0], initial_prompt=None, prefix=None, suppress_blank=True,
         suppress_tokens=get_suppressed_tokens(tokenizer, [-1]), without_timestamps=False,
         max_initial_timestamp=1.0, word_timestamps=True, prepend_punctuations="\"'“¿([{-",
