@@ -70,6 +70,27 @@ def test_training_command_lists_only_changed_flags():
                    "--drop-rates 0.0 0.5 --samples-per-epoch 4096")
 
 
+def test_training_section_shows_the_run_that_trained_an_existing_teacher(tmp_path):
+    import json
+
+    from train.distill import TrainConfig
+    from train.model_card import _training_section
+
+    first = tmp_path / "first"
+    (first / "teacher").mkdir(parents=True)
+    t_cfg = TrainConfig(dataset="demo", epochs=10, teacher_epochs=8, samples_per_epoch=6400).to_dict()
+    (first / "train_config.json").write_text(json.dumps(t_cfg))
+    (first / "metrics.json").write_text(json.dumps({"wall_s": 984.0}))
+    s_cfg = TrainConfig(dataset="demo", epochs=16, samples_per_epoch=9600, teacher=str(first / "teacher")).to_dict()
+    text = "\n".join(_training_section(s_cfg, {"wall_s": 1897.0}))
+    assert text.index("--teacher-epochs 8 --samples-per-epoch 6400") < text.index("--samples-per-epoch 9600")
+    assert "That run took 16.4 min (8 teacher + 10 student epochs of 6400 samples)" in text
+    assert "Training time: 31.6 min (16 student epochs of 9600 samples)" in text
+    # without the teacher's run folder the card says so instead of guessing
+    s_cfg["teacher"] = str(tmp_path / "gone" / "teacher")
+    assert "train_config.json was not found" in "\n".join(_training_section(s_cfg, None))
+
+
 # ------------------------------------------------------------------ end to end on the tiny corpus
 
 

@@ -144,16 +144,37 @@ def _data_section(res: dict[str, Any], manifest: dict[str, Any] | None) -> list[
     return out
 
 
+def _run_time(tc: dict[str, Any], metrics: dict[str, Any] | None) -> str | None:
+    """'23.1 min (8 teacher + 10 student epochs of 3200 samples)' for a run, None if its time is not recorded."""
+    if not metrics or "wall_s" not in metrics:
+        return None
+    phases = (f"{tc.get('epochs')} student epochs" if tc.get("teacher")
+              else f"{tc.get('teacher_epochs') or tc.get('epochs')} teacher + {tc.get('epochs')} student epochs")
+    per = f" of {tc['samples_per_epoch']} samples" if tc.get("samples_per_epoch") else ""
+    return f"{_fmt_seconds(metrics['wall_s'])} ({phases}{per})"
+
+
 def _training_section(tc: dict[str, Any], metrics: dict[str, Any] | None) -> list[str]:
-    out = []
-    out += ["## Training", "", "```", training_command(tc) if tc else "(no training configuration recorded)", "```", ""]
-    if metrics and "wall_s" in metrics:
-        epochs = ""
-        if tc:
-            epochs = (f" ({tc.get('teacher_epochs') or tc.get('epochs')} teacher + {tc.get('epochs')} student epochs"
-                      + (f" of {tc['samples_per_epoch']} samples" if tc.get("samples_per_epoch") else "") + ")")
-        out += [f"Training time: {_fmt_seconds(metrics['wall_s'])}{epochs}, "
-                f"{tc.get('threads') or 'default'} CPU thread(s) requested.", ""]
+    """The command(s) that trained the pair. A student distilled from an existing teacher (`--teacher DIR`)
+    also shows the run that trained that teacher, read from DIR's parent folder when it is there."""
+    out = ["## Training", ""]
+    if not tc:
+        return out + ["(no training configuration recorded)", ""]
+    teacher_run = Path(tc["teacher"]).parent if tc.get("teacher") else None
+    if teacher_run is not None:
+        t_tc, t_metrics = read_json(teacher_run / "train_config.json"), read_json(teacher_run / "metrics.json")
+        out += [f"The teacher comes from an earlier run (`{teacher_run}`; its own student was not kept):", ""]
+        if t_tc:
+            out += ["```", training_command(t_tc), "```", ""]
+            t_time = _run_time(t_tc, t_metrics)
+            out += [f"That run took {t_time}." if t_time else "That run's time was not recorded.", ""]
+        else:
+            out += [f"(its train_config.json was not found under {teacher_run})", ""]
+        out += ["The student was then distilled from that teacher:", ""]
+    out += ["```", training_command(tc), "```", ""]
+    time = _run_time(tc, metrics)
+    if time:
+        out += [f"Training time: {time}, {tc.get('threads') or 'default'} CPU thread(s) requested.", ""]
     else:
         out += ["Training time: not recorded (no metrics.json beside the checkpoint; pass --run with the training "
                 "run's folder).", ""]
