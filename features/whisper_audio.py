@@ -9,14 +9,13 @@ The states come from Whisper base (features.asr, weights verified by digest), wh
 $AUMDF_ASR_MODEL gives the speech recogniser: the spec names the model and its revision, so a checkpoint
 trained on these states refuses any other encoder. Another faster-whisper folder can be given explicitly
 (`model_dir`); the spec then records its folder name, its model.bin's SHA-256 and its encoder width, so a
-checkpoint trained on it refuses Whisper base and any other file. Extras carry the same per-frame tracks as the 74-d extractor (voicing from
-`features.audio.track_pitch`, activity, frame times), at 50 Hz, so the pipeline can spread words
-over the voiced span either way.
+checkpoint trained on it refuses Whisper base and any other file. Extras carry the same per-frame tracks as
+the 74-d extractor (voicing from `features.audio.track_pitch`, activity, frame times), at 50 Hz, so the
+pipeline can spread words over the voiced span either way.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from functools import cached_property
 from pathlib import Path
@@ -76,13 +75,11 @@ class WhisperAudioExtractor:
         return {"version": self.version, "sr": self.sr, "frame_rate_hz": self.sr / self.hop, **model}
 
     def _recogniser(self):
-        """The shared recogniser of this extractor's model. Whisper base is named by its folder when
-        $AUMDF_ASR_MODEL points the recogniser's default elsewhere, so the features never follow it."""
-        from features.asr import ASR_MODEL_ENV, shared_recogniser, whisper_base_dir
+        """The shared recogniser of this extractor's model, named by its folder, so the features never follow
+        $AUMDF_ASR_MODEL (the speech recogniser's choice)."""
+        from features.asr import shared_recogniser, whisper_base_dir
 
-        if self.model_dir is not None:
-            return shared_recogniser(self.model_dir)
-        return shared_recogniser(whisper_base_dir() if os.environ.get(ASR_MODEL_ENV) else None)
+        return shared_recogniser(self.model_dir or whisper_base_dir())
 
     def extract(self, samples: np.ndarray, sr: int) -> ModalityFeatures:
         """samples: [S] (or [S, C], PCM integers) at any rate -> values [T, d], times [T, 2] seconds."""

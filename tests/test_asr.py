@@ -120,12 +120,15 @@ def test_each_segment_check_names_what_failed():
     from features.asr import segment_rejection
 
     cfg = RecogniserConfig()
-    seg = lambda p=0.05, lp=-0.3, cr=1.4: SimpleNamespace(no_speech_prob=p, avg_logprob=lp, compression_ratio=cr)  # noqa: E731
+    def seg(p=0.05, lp=-0.3, cr=1.4):
+        return SimpleNamespace(no_speech_prob=p, avg_logprob=lp, compression_ratio=cr)
+
     assert segment_rejection(seg(), cfg) is None  # real speech: measured no-speech <= 0.16, log-prob >= -0.74
     assert "no-speech probability is 0.60" in segment_rejection(seg(p=0.6), cfg)
     assert "mean log-prob -1.62" in segment_rejection(seg(lp=-1.62), cfg)
     assert "compression ratio 22.5 > 2.4" in segment_rejection(seg(cr=22.46), cfg)
-    assert segment_rejection(seg(cr=2.4), cfg) is None and segment_rejection(seg(cr=9.0), RecogniserConfig(compression_max=10)) is None
+    assert segment_rejection(seg(cr=2.4), cfg) is None
+    assert segment_rejection(seg(cr=9.0), RecogniserConfig(compression_max=10)) is None
 
 
 # ------------------------------------------------------------------------------- speech

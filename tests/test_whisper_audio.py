@@ -101,15 +101,15 @@ def test_the_features_never_follow_the_recognisers_model(extractor, tmp_path, mo
 
 
 def test_another_encoder_is_named_by_its_digest_and_refused_by_a_base_checkpoint(tmp_path):
-    # a copy of Whisper base under another folder name stands for a user's own faster-whisper model
-    import shutil
-
+    # Whisper base's files under another folder name (links, not a 140 MB copy) stand for a user's own model
     from features.asr import whisper_base_dir
     from features.pipeline import ClipExtractor
     from features.types import FeatureError, SpecMismatchError
 
     own = tmp_path / "my-whisper"
-    shutil.copytree(whisper_base_dir(), own)
+    own.mkdir()
+    for f in whisper_base_dir().iterdir():
+        (own / f.name).symlink_to(f)
     ex = WhisperAudioExtractor(own)
     settings = ex.spec_settings
     assert settings["model"] == "my-whisper" and len(settings["model_sha256"]) == 64 and "revision" not in settings
@@ -121,3 +121,12 @@ def test_another_encoder_is_named_by_its_digest_and_refused_by_a_base_checkpoint
         ClipExtractor.from_spec(mine, check=("audio",))  # rebuilt with Whisper base: the digest differs
     with pytest.raises(FeatureError, match="no model.bin"):
         WhisperAudioExtractor(tmp_path)
+
+
+def test_one_recogniser_per_model_folder_however_it_is_named():
+    # the extractor names Whisper base by its folder; the recogniser's default is None: one model in memory,
+    # and the base folder named by path is still the verified "whisper-base"
+    from features.asr import WHISPER_BASE, shared_recogniser, whisper_base_dir
+
+    assert shared_recogniser(whisper_base_dir()) is shared_recogniser()
+    assert shared_recogniser(whisper_base_dir()).name == WHISPER_BASE
