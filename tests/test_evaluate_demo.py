@@ -74,7 +74,7 @@ def test_training_section_shows_the_run_that_trained_an_existing_teacher(tmp_pat
     import json
 
     from train.distill import TrainConfig
-    from train.model_card import _training_section
+    from train.model_card import TeacherRun, _training_section
 
     first = tmp_path / "first"
     (first / "teacher").mkdir(parents=True)
@@ -82,13 +82,14 @@ def test_training_section_shows_the_run_that_trained_an_existing_teacher(tmp_pat
     (first / "train_config.json").write_text(json.dumps(t_cfg))
     (first / "metrics.json").write_text(json.dumps({"wall_s": 984.0}))
     s_cfg = TrainConfig(dataset="demo", epochs=16, samples_per_epoch=9600, teacher=str(first / "teacher")).to_dict()
-    text = "\n".join(_training_section(s_cfg, {"wall_s": 1897.0}))
+    assert TeacherRun.of(t_cfg) is None  # a run that trained its own teacher
+    text = "\n".join(_training_section(s_cfg, {"wall_s": 1897.0}, TeacherRun.of(s_cfg)))
     assert text.index("--teacher-epochs 8 --samples-per-epoch 6400") < text.index("--samples-per-epoch 9600")
     assert "That run took 16.4 min (8 teacher + 10 student epochs of 6400 samples)" in text
     assert "Training time: 31.6 min (16 student epochs of 9600 samples)" in text
     # without the teacher's run folder the card says so instead of guessing
     s_cfg["teacher"] = str(tmp_path / "gone" / "teacher")
-    assert "train_config.json was not found" in "\n".join(_training_section(s_cfg, None))
+    assert "train_config.json was not found" in "\n".join(_training_section(s_cfg, None, TeacherRun.of(s_cfg)))
 
 
 # ------------------------------------------------------------------ end to end on the tiny corpus
