@@ -14,8 +14,9 @@ import hashlib
 import json
 import os
 import time
+import zlib
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -92,19 +93,33 @@ def _init_worker(face_weights: str | None, vectors: str | None, expected: dict) 
         raise DataError(f"a worker's extractor differs from the main one: {diff}")
 
 
-def _extract_speech(job: tuple[str, str]) -> tuple[np.ndarray | None, np.ndarray | None, str | None, float]:
+def _extract_speech(job: tuple[str, str, tuple[int, ...] | None]
+                    ) -> tuple[np.ndarray | None, np.ndarray | None, str | None, float]:
     return extract_speech(_WORKER, *job)
 
 
-def extract_speech(extractor: Any, path: str, sentence: str
+def extract_speech(extractor: Any, path: str, sentence: str, view_seed: Sequence[int] | None = None
                    ) -> tuple[np.ndarray | None, np.ndarray | None, str | None, float]:
     """A clip and its sentence -> (text [L, d_t], audio [T, d_a], reason when unusable, seconds), via
-    ClipExtractor.extract (the app's path for an audio file with its transcript)."""
+    ClipExtractor.extract (the app's path for an audio file with its transcript).
+
+    view_seed: render an augmented view of the recording first (`train.speech_views.render_view`,
+    generator seeded with it) and extract that through `extract_arrays`, as the app does with
+    already-decoded audio; None extracts the file as it is.
+    """
     from features.types import FeatureError
 
     t0 = time.perf_counter()
     try:
-        clip = extractor.extract(path, transcript=sentence)
+        if view_seed is None:
+            clip = extractor.extract(path, transcript=sentence)
+        else:
+            from features.decode import decode_audio
+            from train.speech_views import render_view
+
+            y, sr = decode_audio(path, sr=extractor.audio.sr)
+            view = render_view(y, sr, np.random.default_rng(list(view_seed)))
+            clip = extractor.extract_arrays(audio=(view, sr), transcript=sentence)
     except FeatureError as e:  # DecodeError included: a broken file is skipped with its reason
         return None, None, f"{type(e).__name__}: {e}", time.perf_counter() - t0
     for m in ("text", "audio"):
@@ -114,14 +129,33 @@ def extract_speech(extractor: Any, path: str, sentence: str
             time.perf_counter() - t0)
 
 
+def view_id(clip_id: str, view: int) -> str:
+    """Id of a clip's rendering: the clip's own id for the recording itself (view 0), `<id>~view<k>` for
+    its k-th augmented view."""
+    return clip_id if view == 0 else f"{clip_id}~view{view}"
+
+
+def _views_key(seed: int) -> str:
+    """What a cached view depends on beyond the clip and the features: the augmentation code and the seed."""
+    import train.speech_views
+
+    h = hashlib.sha1(Path(train.speech_views.__file__).read_bytes())
+    h.update(str(seed).encode())
+    return h.hexdigest()[:8]
+
+
 def extract_ravdess(
     clips: Sequence[RavdessClip], extractor: Any, cache_dir: Path | None, workers: int = 1,
     worker_args: tuple[str | None, str | None] = (None, None), progress: bool = False,
+    views: Mapping[str, int] | None = None, view_seed: int = 0,
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, str], float]:
     """Text (the spoken sentence) and audio of every clip -> ({id: (text, audio)}, {id: reason}, seconds).
 
+    views: {clip id: k} also renders k augmented views of that clip (`train.speech_views`), keyed
+    `view_id(id, 1..k)`; each view's generator is seeded by (view_seed, the clip's id, k).
     Results are cached per clip under cache_dir/speech-<hash of the text+audio spec>/ (keyed also by the
-    file's size and time), so an interrupted or repeated build only computes what is new.
+    file's size and time, and for a view by its number and the augmentation code), so an interrupted or
+    repeated build only computes what is new.
     worker_args: (face_weights, vectors) with which worker processes rebuild the extractor.
     """
     spec = extractor.feature_spec()
@@ -129,22 +163,26 @@ def extract_ravdess(
     cdir = cache_dir / f"speech-{_speech_key(spec)}" if cache_dir is not None else None
     if cdir is not None:
         cdir.mkdir(parents=True, exist_ok=True)
+    vkey = _views_key(view_seed)
+    renderings = [(c, k) for c in clips for k in range(1 + (views or {}).get(c.id, 0))]
 
-    def cache_file(c: RavdessClip) -> Path:
+    def cache_file(c: RavdessClip, k: int) -> Path:
         st = c.path.stat()
-        return cdir / f"{c.id.split(':')[1]}-{st.st_size}-{int(st.st_mtime)}.npz"
+        view = f"-view{k}-{vkey}" if k else ""
+        return cdir / f"{c.id.split(':')[1]}-{st.st_size}-{int(st.st_mtime)}{view}.npz"
 
     todo = []
-    for c in clips:
-        if cdir is not None and cache_file(c).is_file():
-            z = np.load(cache_file(c), allow_pickle=False)
+    for c, k in renderings:
+        if cdir is not None and cache_file(c, k).is_file():
+            z = np.load(cache_file(c, k), allow_pickle=False)
             if str(z["reason"]):
-                reasons[c.id] = str(z["reason"])
+                reasons[view_id(c.id, k)] = str(z["reason"])
             else:
-                feats[c.id] = (z["text"], z["audio"])
+                feats[view_id(c.id, k)] = (z["text"], z["audio"])
             continue
-        todo.append(c)
-    jobs = [(str(c.path), RAVDESS_STATEMENTS[c.statement]) for c in todo]
+        todo.append((c, k))
+    jobs = [(str(c.path), RAVDESS_STATEMENTS[c.statement], (view_seed, zlib.crc32(c.id.encode()), k) if k else None)
+            for c, k in todo]
     global _WORKER
     if workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
@@ -157,17 +195,17 @@ def extract_ravdess(
         pool, _WORKER = None, extractor
         results = map(_extract_speech, jobs)
     try:
-        for c, (t, a, reason, s) in progress_bar(zip(todo, results), len(todo), "RAVDESS speech", progress):
+        for (c, k), (t, a, reason, s) in progress_bar(zip(todo, results), len(todo), "RAVDESS speech", progress):
             seconds += s
             if reason is not None:
-                reasons[c.id] = reason
+                reasons[view_id(c.id, k)] = reason
             else:
-                feats[c.id] = (t, a)
+                feats[view_id(c.id, k)] = (t, a)
             if cdir is not None:
                 empty = np.zeros((0, 0), np.float32)
                 tmp = cdir / f".{os.getpid()}.tmp.npz"
                 np.savez(tmp, text=empty if t is None else t, audio=empty if a is None else a, reason=reason or "")
-                os.replace(tmp, cache_file(c))
+                os.replace(tmp, cache_file(c, k))
     finally:
         if pool is not None:
             pool.close()
