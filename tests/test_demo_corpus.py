@@ -99,6 +99,38 @@ def test_draw_composites_skips_clips_without_partner_and_is_seeded():
     assert a == b
 
 
+def test_mixed_composites_draw_the_other_classes_independently():
+    audio = [0, 1, 2] * 40
+    text, face = [0, 1, 2] * 5, [2, 1, 0] * 5
+    agree, _ = dc.draw_composites(audio, text, face, 3, np.random.default_rng(4), mixed=0.0)
+    assert agree == dc.draw_composites(audio, text, face, 3, np.random.default_rng(4))[0]  # 0 draws nothing extra
+    triples, _ = dc.draw_composites(audio, text, face, 3, np.random.default_rng(4), mixed=1.0)
+    assert len(triples) == 3 * len(audio)
+    pairs = Counter_of((audio[a], text[t]) for t, a, _ in triples)
+    assert len(pairs) == 9 and min(pairs.values()) > 20  # every (audio, text) class pair, about evenly
+    differ = np.mean([text[t] != audio[a] for t, a, _ in triples])
+    assert 0.55 < differ < 0.78  # 2/3 expected
+    assert np.mean([face[f] != text[t] for t, _, f in triples]) > 0.55  # text and face drawn independently
+    half, _ = dc.draw_composites(audio, text, face, 3, np.random.default_rng(4), mixed=0.5)
+    assert 0.2 < np.mean([text[t] != audio[a] for t, a, _ in half]) < 0.45  # 1/3 expected
+
+
+def test_make_composites_rotate_a_clips_renderings():
+    from features.spec import FeatureSpec, ModalitySpec
+
+    spec = FeatureSpec(*(ModalitySpec(m, 2) for m in MODALITIES))
+    t = dc.Item("mosi", "train", "t", 2.0, feats=dc.only(spec, text=np.ones((2, 2))))
+    f = dc.Item("fer2013", "train", "f", 2.0, "happy", dc.only(spec, vision=np.ones((1, 2))))
+    views = [dc.Item("ravdess", "train", de.view_id("a", k), 2.0, "happy", dc.only(spec, audio=np.full((3, 2), k)))
+             for k in range(2)]
+    comp, _ = dc.make_composites([t], views[:1], [f], "train", 3, np.random.default_rng(0),
+                                 renderings={"a": views})
+    assert [c.parts[1] for c in comp] == ["a", "a~view1", "a"]
+    assert [float(c.feats["audio"][0, 0]) for c in comp] == [0.0, 1.0, 0.0]
+    plain, _ = dc.make_composites([t], views[:1], [f], "train", 3, np.random.default_rng(0))
+    assert [c.parts[1] for c in plain] == ["a"] * 3
+
+
 def Counter_of(xs):
     from collections import Counter
 
@@ -343,6 +375,35 @@ def test_rebuild_is_deterministic_and_reuses_the_audio_cache(built, fake_data, e
         a, b = _load(out, "composite", split), _load(again, "composite", split)
         assert a["parts"].tolist() == b["parts"].tolist()
         np.testing.assert_array_equal(a["labels"], b["labels"])
+
+
+def test_speech_views_add_training_renderings_and_mixed_composites_stay_in_train(fake_data, extractors, tmp_path):
+    cfg = dc.BuildConfig(data_dir=fake_data, out=tmp_path, seed=3, composites_per_clip=2, speech_views=2,
+                         mixed_composites=1.0, quiet=True)
+    m = dc.build(cfg, extractors)
+    assert m["speech_views_per_train_clip"] == 2 and m["composite"]["mixed_share_train"] == 1.0
+    train = _load(tmp_path, "ravdess", "train")
+    clips = [i for i in train["ids"] if "~view" not in i]
+    assert sorted(train["ids"].tolist()) == sorted(de.view_id(c, k) for c in clips for k in range(3))
+    for split in ("valid", "test"):  # held-out clips stay as recorded
+        assert not any("~view" in i for i in _load(tmp_path, "ravdess", split)["ids"])
+    row = {sid: i for i, sid in enumerate(train["ids"])}
+    a, v = row[clips[0]], row[de.view_id(clips[0], 1)]
+    np.testing.assert_array_equal(train["text"][a], train["text"][v])  # the same sentence
+    assert not np.allclose(train["audio"][a, :5], train["audio"][v, :5])  # another rendering of the speech
+    comp = _load(tmp_path, "composite", "train")
+    assert len(comp["ids"]) == 2 * len(clips)  # views do not add composites; they rotate through them
+    assert any("~view" in p for p in comp["parts"][:, 1])
+    labels = {sid: lab for s in ("mosi", "mosei", "ravdess", "fer2013") for split in dc.SPLITS
+              for sid, lab in zip(*(lambda z: (z["ids"], z["labels"]))(_load(tmp_path, s, split)))}
+    classes = [sentiment_class([labels[p] for p in parts]) for parts in comp["parts"]]
+    assert any(len(set(c.tolist())) > 1 for c in classes)  # some training composites disagree
+    for split in ("valid", "test"):
+        held = _load(tmp_path, "composite", split)
+        assert all(len(set(sentiment_class([labels[p] for p in parts]).tolist())) == 1 for parts in held["parts"])
+    again = dc.build(dc.BuildConfig(**{**cfg.__dict__, "out": tmp_path / "again"}), extractors)
+    assert again["seconds"]["audio_extractor_cpu"] > 0  # another output folder: its own cache
+    np.testing.assert_array_equal(_load(tmp_path / "again", "ravdess", "train")["audio"], train["audio"])
 
 
 def test_limit_caps_each_natural_source_and_split(fake_data, extractors, tmp_path):

@@ -52,7 +52,7 @@ from features.cli import arg, parse_config
 from features.feature_files import SPLITS, DataError, SplitArrays, pad, write_folder, write_manifest
 from features.spec import MODALITIES, FeatureSpec
 from train.demo_extract import (
-    app_extractor, check_unaligned, embed_faces, extract_ravdess, extract_transcript, progress_bar,
+    app_extractor, check_unaligned, embed_faces, extract_ravdess, extract_transcript, progress_bar, view_id,
 )
 from train.sources import (
     ACTOR_SPLITS, CLASS_NAMES, FER_EMOTIONS, FER_SPLITS, VALENCE, default_data_dir, find_ravdess, read_fer2013,
@@ -101,7 +101,7 @@ def only(spec: FeatureSpec, **present: np.ndarray) -> dict[str, np.ndarray]:
 
 def draw_composites(
     audio_classes: Sequence[int], text_classes: Sequence[int], face_classes: Sequence[int],
-    per_clip: int, rng: np.random.Generator,
+    per_clip: int, rng: np.random.Generator, mixed: float = 0.0,
 ) -> tuple[list[tuple[int, int, int]], dict[int, int]]:
     """Index triples (text, audio, face) that share a sentiment class; audio is the scarce part.
 
@@ -109,6 +109,10 @@ def draw_composites(
     random order without replacement, reshuffled only when the class pool is exhausted, so the
     composites spread over as many different transcripts and faces as there are. Clips whose class
     has no text or no face are skipped; returns (triples, {class: clips skipped}).
+
+    mixed: the share of triples whose text class and face class are each drawn uniformly from the
+    classes that have texts (faces), independently of the clip's: the parts then disagree, and a
+    label that is their mean can only be predicted from all three (0 draws nothing extra from rng).
     """
     def pools(classes: Sequence[int]) -> dict[int, list[int]]:
         out: dict[int, list[int]] = {}
@@ -131,24 +135,36 @@ def draw_composites(
             skipped[c] += 1
             continue
         for _ in range(per_clip):
-            triples.append((next(t_iter[c]), a, next(f_iter[c])))
+            ct, cf = c, c
+            if mixed and rng.random() < mixed:
+                ct, cf = (int(rng.choice(sorted(it))) for it in (t_iter, f_iter))
+            triples.append((next(t_iter[ct]), a, next(f_iter[cf])))
     return triples, dict(skipped)
 
 
 def make_composites(texts: Sequence[Item], audios: Sequence[Item], faces: Sequence[Item], split: str,
-                    per_clip: int, rng: np.random.Generator) -> tuple[list[Item], dict[int, int]]:
-    """Composite items of one split: text of a transcript, audio of a RAVDESS clip, vision of a FER face."""
+                    per_clip: int, rng: np.random.Generator, mixed: float = 0.0,
+                    renderings: Mapping[str, Sequence[Item]] | None = None) -> tuple[list[Item], dict[int, int]]:
+    """Composite items of one split: text of a transcript, audio of a RAVDESS clip, vision of a FER face.
+
+    mixed: share of composites whose parts' classes are drawn independently (`draw_composites`).
+    renderings: {clip id: [the clip's item, its augmented views...]}; the k-th composite of a clip takes
+    rendering k mod their number, so the views reach the teacher without adding composites.
+    """
     for name, items in (("text", texts), ("audio", audios), ("vision", faces)):
         wrong = [i.id for i in items if i.split != split]
         if wrong:
             raise ValueError(f"composites of {split}: {name} items from another split, e.g. {wrong[0]}")
     triples, skipped = draw_composites(
         sentiment_class([a.label for a in audios]), sentiment_class([t.label for t in texts]), sentiment_class([f.label for f in faces]),
-        per_clip, rng,
+        per_clip, rng, mixed,
     )
-    out = []
+    out, uses = [], Counter()
     for k, (ti, ai, fi) in enumerate(triples):
         t, a, f = texts[ti], audios[ai], faces[fi]
+        views = (renderings or {}).get(a.id) or [a]
+        uses[a.id] += 1
+        a = views[(uses[a.id] - 1) % len(views)]
         label = float(np.mean([t.label, a.label, f.label]))
         out.append(Item(
             source="composite", split=split, id=f"composite:{split}:{k:05d}", label=label,
@@ -228,6 +244,10 @@ class BuildConfig:
                                     "will use)")
     audio_features: Literal["covarep", "whisper"] = arg("covarep", "RAVDESS audio as the 74-d COVAREP-style frames "
                                                         "or as Whisper base encoder states (features.whisper_audio)")
+    speech_views: int = arg(0, "augmented renderings added per training RAVDESS clip (train.speech_views: new "
+                                "silence around the speech, room, channel, level, noise); valid and test stay as recorded")
+    mixed_composites: float = arg(0.0, "share of training composites whose text and face classes are drawn "
+                                       "independently of the clip's (valid and test composites always agree)")
     face_frames: int = arg(1, "frames per FER2013 face: the still plus jittered views of it "
                               "(train.face_sequence), pooled by the model like the app's tracked crops")
     quiet: bool = arg(False, "no progress bars")
@@ -263,24 +283,32 @@ def _text_items(ex: Any, spec: FeatureSpec, source: str, rows: Sequence[Any], cf
 
 
 def _speech_items(ex: Any, spec: FeatureSpec, clips: Sequence[Any], cfg: BuildConfig, rng: np.random.Generator,
-                  skip: _Skipped) -> tuple[dict[str, list[Item]], float]:
-    """RAVDESS: each clip with the sentence it speaks, as an audio file with its transcript -> (items, CPU s)."""
+                  skip: _Skipped) -> tuple[dict[str, list[Item]], dict[str, list[Item]], float]:
+    """RAVDESS: each clip with the sentence it speaks, as an audio file with its transcript, and
+    `cfg.speech_views` augmented views of each training clip -> (items per split, {clip id: [its item,
+    its views]}, CPU s). The views are items of the train split too (ids `<clip id>~view<k>`)."""
     chosen = []
     for split in SPLITS:
         idx = [i for i, c in enumerate(clips) if c.split == split]
         chosen += [clips[i] for i in _subsample(idx, cfg.limit, rng)]
     worker_args = (None if cfg.face_weights is None else str(cfg.face_weights), cfg.vectors)
+    views = {c.id: cfg.speech_views for c in chosen if c.split == "train"}
     speech, missing, seconds = extract_ravdess(chosen, ex, Path(cfg.out) / "cache" if cfg.cache else None,
-                                               cfg.workers, worker_args, not cfg.quiet)
+                                               cfg.workers, worker_args, not cfg.quiet, views, cfg.seed)
     out: dict[str, list[Item]] = {sp: [] for sp in SPLITS}
+    renderings: dict[str, list[Item]] = {}
     for c in chosen:
-        if c.id in missing:
-            skip("ravdess", c.id, missing[c.id])
-            continue
-        text, audio = speech[c.id]
-        out[c.split].append(Item("ravdess", c.split, c.id, VALENCE[c.emotion], c.emotion,
-                                 only(spec, text=text, audio=audio)))
-    return out, seconds
+        for k in range(1 + views.get(c.id, 0)):
+            rid = view_id(c.id, k)
+            if rid in missing:
+                skip("ravdess", rid, missing[rid])
+                continue
+            text, audio = speech[rid]
+            item = Item("ravdess", c.split, rid, VALENCE[c.emotion], c.emotion, only(spec, text=text, audio=audio))
+            out[c.split].append(item)
+            if c.id not in missing:
+                renderings.setdefault(c.id, []).append(item)
+    return out, renderings, seconds
 
 
 def _face_items(ex: Any, spec: FeatureSpec, fer: Any, cfg: BuildConfig, rng: np.random.Generator
@@ -312,6 +340,10 @@ def _check(cfg: BuildConfig, data_dir: Path) -> None:
         raise DataError(f"composites_per_clip must be >= 1, got {cfg.composites_per_clip}")
     if cfg.limit is not None and cfg.limit < 1:
         raise DataError(f"limit must be >= 1, got {cfg.limit}")
+    if cfg.speech_views < 0:
+        raise DataError(f"speech_views must be >= 0, got {cfg.speech_views}")
+    if not 0.0 <= cfg.mixed_composites <= 1.0:
+        raise DataError(f"mixed_composites must be in [0, 1], got {cfg.mixed_composites}")
     if cfg.face_frames < 1:
         raise DataError(f"face_frames must be >= 1, got {cfg.face_frames}")
 
@@ -345,7 +377,7 @@ def build(cfg: BuildConfig, extractor: Any = None) -> dict[str, Any]:
         items[source] = _text_items(ex, spec, source, rows, cfg, rng, skip)
     timings["text"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    items["ravdess"], timings["audio_extractor_cpu"] = _speech_items(ex, spec, clips, cfg, rng, skip)
+    items["ravdess"], renderings, timings["audio_extractor_cpu"] = _speech_items(ex, spec, clips, cfg, rng, skip)
     timings["audio"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     items["fer2013"] = _face_items(ex, spec, fer, cfg, rng)
@@ -353,8 +385,10 @@ def build(cfg: BuildConfig, extractor: Any = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     items["composite"], comp_skipped = {}, {}
     for split in SPLITS:  # per split, from that split's parts only
-        comp, sk = make_composites(items["mosi"][split] + items["mosei"][split], items["ravdess"][split],
-                                   items["fer2013"][split], split, cfg.composites_per_clip, rng)
+        clean = [i for i in items["ravdess"][split] if i.id in renderings]  # one item per clip, not per view
+        comp, sk = make_composites(items["mosi"][split] + items["mosei"][split], clean, items["fer2013"][split],
+                                   split, cfg.composites_per_clip, rng,
+                                   cfg.mixed_composites if split == "train" else 0.0, renderings)
         items["composite"][split] = comp
         if sk:
             comp_skipped[split] = {CLASS_NAMES[c]: n for c, n in sk.items()}
@@ -387,10 +421,12 @@ def _manifest_info(cfg: BuildConfig, stats: dict, skip: _Skipped, comp_skipped: 
         "composite": {
             "label": "mean of the parts' scores (text: dataset label; audio, face: VALENCE[emotion])",
             "per_clip": cfg.composites_per_clip,
+            "mixed_share_train": cfg.mixed_composites,
             "text_sources": ["mosi", "mosei"],
             "skipped_clips_without_partner": comp_skipped,
         },
         "seed": cfg.seed,
+        "speech_views_per_train_clip": cfg.speech_views,
         "limit": cfg.limit,
         "stats": stats,
         "skipped": {s: dict(c) for s, c in skip.counts.items() if c},
