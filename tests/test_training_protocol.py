@@ -98,6 +98,21 @@ def test_a_teacher_of_another_width_stops_before_training(mosi_dir, tmp_path):
     assert not (out / "student").exists() and not (out / "last.pt").exists()
 
 
+def test_teacher_only_then_a_student_from_it(mosi_dir, tmp_path):
+    import json
+
+    first = train(TrainConfig(dataset="mosi", data_dir=str(mosi_dir), out=str(tmp_path / "t"), epochs=1,
+                              teacher_only=True, **TINY))
+    assert (first / "teacher").is_dir() and not (first / "student").exists()
+    m = json.loads((first / "metrics.json").read_text())
+    assert "student" not in m and m["teacher"]["test_complete"]["mae"] > 0
+    second = train(TrainConfig(dataset="mosi", data_dir=str(mosi_dir), out=str(tmp_path / "s"), epochs=1,
+                               teacher=str(first / "teacher"), **TINY))
+    assert (second / "student").is_dir()
+    with pytest.raises(ValueError, match="--teacher-only"):
+        TrainConfig(teacher_only=True, teacher=str(first / "teacher"))
+
+
 def test_a_modality_that_loads_empty_is_said_out_loud(tmp_path, caplog):
     import pickle
 

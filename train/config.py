@@ -58,6 +58,8 @@ class TrainConfig:
     out: str = arg("", "output folder (default runs/<dataset>/<name>)")
     name: str = arg("", "run name (default a timestamp)")
     teacher: str = arg("", "an existing teacher checkpoint folder: skip the teacher phase")
+    teacher_only: bool = arg(False, "train the teacher and stop (its students can then be distilled by later runs "
+                                    "with --teacher OUT/teacher)")
     device: str = arg("auto", "auto | cpu | cuda | cuda:N")
     amp: bool = arg(True, "mixed precision (CUDA only)")
     deterministic: bool = arg(True, "deterministic algorithms (torch.use_deterministic_algorithms, warn only)")
@@ -78,6 +80,8 @@ class TrainConfig:
             raise ValueError(f"drop_rates must be values in [0, 1], got {self.drop_rates}")
         if not 0.0 <= self.absent_rate <= 1.0:
             raise ValueError(f"absent_rate must be in [0, 1], got {self.absent_rate}")
+        if self.teacher_only and self.teacher:
+            raise ValueError("--teacher-only trains a teacher; it cannot be combined with --teacher")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise ValueError("epochs, batch_size and patience must be positive")
 

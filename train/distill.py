@@ -5,6 +5,7 @@
     python -m train.distill --dataset demo --data-dir data/demo  # the demo corpus (docs/demo_corpus.md)
     python -m train.distill --config runs/mosi/x/train_config.json --seed 1112
     python -m train.distill --dataset mosi --seeds 1111 1112 1113   # one run per seed: OUT/seed_<s>/
+    python -m train.distill --dataset mosi --teacher-only --out runs/t   # then --teacher runs/t/teacher
     torchrun --nproc_per_node 4 -m train.distill --dataset mosei   # DistributedDataParallel
 
 Phases (SPEC §4; paper §3.2, §3.9-3.11):
@@ -223,18 +224,23 @@ def train(cfg: TrainConfig) -> Path:
     teacher, metrics["teacher"] = _teacher(run)
     if ctx.ddp:
         dist.barrier()
-    student, metrics["student"] = _student(run, teacher)
+    student = None
+    if not cfg.teacher_only:
+        student, metrics["student"] = _student(run, teacher)
     if ctx.main:  # complete modalities; the full robustness tables come from train.evaluate
         test = _with_teacher_view(data.test)
-        metrics["student"]["valid_complete"] = run.scorer(student, data.valid)()
-        metrics["student"]["test_complete"] = run.scorer(student, test)()
+        if student is not None:
+            metrics["student"]["valid_complete"] = run.scorer(student, data.valid)()
+            metrics["student"]["test_complete"] = run.scorer(student, test)()
         metrics["teacher"]["test_complete"] = run.scorer(teacher, test)()
         metrics["baseline_valid"] = baseline_metrics(data.task, data.train.labels, data.valid.labels, data.class_names)
         metrics["wall_s"] = time.perf_counter() - t0
         write_json(out / "metrics.json", metrics)
         sel = selection_name(data.task)
-        print(f"done in {metrics['wall_s']:.1f}s -> {out}\n  student valid (complete) {sel} "
-              f"{metrics['student']['valid_complete'][sel]:.4f}, baseline {metrics['baseline_valid'][sel]:.4f}")
+        which, valid = (("teacher", metrics["teacher"]["valid"][sel]) if student is None
+                        else ("student", metrics["student"]["valid_complete"][sel]))
+        print(f"done in {metrics['wall_s']:.1f}s -> {out}\n  {which} valid (complete) {sel} "
+              f"{valid:.4f}, baseline {metrics['baseline_valid'][sel]:.4f}")
     return out
 
 

@@ -171,7 +171,9 @@ class TeacherRun:
         return cls(folder, read_json(folder / "train_config.json"), read_json(folder / "metrics.json"))
 
     def lines(self) -> list[str]:
-        out = [f"The teacher comes from an earlier run (`{self.folder}`; its own student was not kept):", ""]
+        kept = ("it trained the teacher only" if self.metrics is not None and "student" not in self.metrics
+                else "its own student was not kept")
+        out = [f"The teacher comes from an earlier run (`{self.folder}`; {kept}):", ""]
         if not self.train_config:
             return out + [f"(its train_config.json was not found under {self.folder})", ""]
         t_time = _run_time(self.train_config, self.metrics)
