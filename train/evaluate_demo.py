@@ -123,7 +123,7 @@ def of_source(ds: MultimodalDataset, source: str) -> MultimodalDataset:
 # ------------------------------------------------------------------ scoring
 
 
-def _predict(model, ds, subset: Sequence[str], device: torch.device, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def predict_subset(model, ds, subset: Sequence[str], device: torch.device, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=collate)
     return predict(model, loader, device, transform=lambda b, i: keep_only(b, subset))
 
@@ -217,7 +217,7 @@ def _source_entry(models: dict[str, LoadedCheckpoint], corpus: DatasetSplits, so
     if len(test) == 0:
         raise ValueError(f"the corpus at {corpus.source.parent} has no {split} samples of {source}; rebuild it")
     entry: dict[str, Any] = {"modalities": list(subset), "n": len(test), "metrics": {}}
-    preds = {r: _predict(ck.model, test, subset, dev, batch_size)[0] for r, ck in models.items()}
+    preds = {r: predict_subset(ck.model, test, subset, dev, batch_size)[0] for r, ck in models.items()}
     labels = np.asarray(test.labels, np.float64)
     if source in REGRESSION_SOURCES:
         entry["metrics"] = {r: M.regression_metrics(p, labels) for r, p in preds.items()}
@@ -241,7 +241,7 @@ def _composite_grid(models: dict[str, LoadedCheckpoint], corpus: DatasetSplits, 
     labels = np.asarray(comp.labels, np.float64)
     grid: dict[str, Any] = {"n": len(comp), "subsets": {}, "average": {}}
     for r, ck in models.items():
-        rows = {subset_name(s): M.regression_metrics(_predict(ck.model, comp, s, dev, batch_size)[0], labels)
+        rows = {subset_name(s): M.regression_metrics(predict_subset(ck.model, comp, s, dev, batch_size)[0], labels)
                 for s in SUBSETS}
         grid["subsets"][r], grid["average"][r] = rows, _mean_of(list(rows.values()))
     return grid
