@@ -18,7 +18,9 @@ A *composite* joins a transcript, a RAVDESS clip and a FER face of the same spli
 sentiment class (negative / neutral / positive, `aumdf.metrics.sentiment_class`). It is the only
 complete sample, so it is what the teacher learns from (and the only place a teacher view exists for
 distillation); the student learns from composites plus the naturally incomplete samples. Because the
-class regions are intervals, the mean of three same-class scores has that class too.
+class regions are intervals, the mean of three same-class scores has that class too. Optionally
+(`--mixed-composites`) a share of the training composites draws the text's and the face's class
+independently, and (`--speech-views`) training clips gain augmented renderings (train/speech_views.py).
 
 Output: a corpus in the project's feature-file format (`features.feature_files`): one feature folder
 per source, `<out>/<source>/{train,valid,test}.npz` + `feature_spec.json`, and `<out>/manifest.json`
