@@ -38,6 +38,13 @@ def app_extractor(face_weights: str | Path | None = None, vectors: str | None = 
     )
 
 
+def audio_features_of(spec: FeatureSpec) -> str:
+    """The `app_extractor` audio_features choice that computes spec's audio: "whisper" or "covarep"."""
+    from features.whisper_audio import WHISPER_AUDIO_EXTRACTOR
+
+    return "whisper" if spec.audio.extractor == WHISPER_AUDIO_EXTRACTOR else "covarep"
+
+
 def check_unaligned(spec: FeatureSpec) -> None:
     for m in MODALITIES:
         if spec[m].layout != "unaligned":
@@ -84,10 +91,7 @@ def _init_worker(face_weights: str | None, vectors: str | None, expected: dict) 
     import torch
 
     torch.set_num_threads(1)
-    from features.whisper_audio import WHISPER_AUDIO_EXTRACTOR
-
-    whisper = expected["audio"]["extractor"] == WHISPER_AUDIO_EXTRACTOR
-    _WORKER = app_extractor(face_weights, vectors, "whisper" if whisper else "covarep")
+    _WORKER = app_extractor(face_weights, vectors, audio_features_of(FeatureSpec.from_dict(expected)))
     diff = FeatureSpec.from_dict(expected).diff(_WORKER.feature_spec())
     if [d for d in diff if not d.startswith("vision.")]:
         raise DataError(f"a worker's extractor differs from the main one: {diff}")

@@ -39,62 +39,60 @@ class RobustnessConfig:
     out: Path | None = arg(None, "also write the result as JSON here")
 
 
-def render_features(cfg: RobustnessConfig, extractor, clips) -> dict[str, dict[str, np.ndarray]]:
-    """{"recorded" | "views": {rendering id: audio [T, d_a]}} for the split's clips."""
+def render_features(cfg: RobustnessConfig, extractor, clips) -> dict[str, list[tuple[object, np.ndarray]]]:
+    """{"recorded" | "views": [(clip, audio [T, d_a]) for each rendering]} for the split's clips."""
     from train.demo_extract import extract_ravdess, view_id
 
     feats, reasons, _ = extract_ravdess(clips, extractor, cfg.cache, cfg.workers, progress=False,
                                         views={c.id: cfg.views for c in clips}, view_seed=cfg.seed)
     if reasons:
         raise SystemExit(f"error: {len(reasons)} renderings could not be extracted, e.g. {next(iter(reasons.items()))}")
-    return {"recorded": {c.id: feats[c.id][1] for c in clips},
-            "views": {view_id(c.id, k): feats[view_id(c.id, k)][1] for c in clips for k in range(1, cfg.views + 1)}}
+    return {"recorded": [(c, feats[c.id][1]) for c in clips],
+            "views": [(c, feats[view_id(c.id, k)][1]) for c in clips for k in range(1, cfg.views + 1)]}
 
 
-def _dataset(clips, feats: dict[str, np.ndarray], spec):
-    """(audio-only dataset over the renderings, their emotions) in a fixed order."""
+def _dataset(renderings: list[tuple[object, np.ndarray]], spec):
+    """(audio-only dataset over the renderings, their emotions), in the renderings' order."""
     from train.data import MultimodalDataset
     from train.demo_corpus import Item, only, pack
     from train.sources import VALENCE
 
-    emotion = {c.id: c.emotion for c in clips}
-    ids = sorted(feats)
-    items = [Item("ravdess", "-", r, VALENCE[emotion[r.split("~")[0]]], emotion[r.split("~")[0]],
-                  only(spec, audio=feats[r])) for r in ids]
-    return MultimodalDataset(pack(items, spec)), np.array([i.emotion for i in items])
+    items = [Item("ravdess", c.split, c.id, VALENCE[c.emotion], c.emotion, only(spec, audio=a)) for c, a in renderings]
+    return MultimodalDataset(pack(items, spec)), np.array([c.emotion for c, _ in renderings])
+
+
+def _check_audio(pairs: dict, spec, extractor) -> None:
+    """Every model, and the extractor, must agree with the first checkpoint's audio features."""
+    for name, models in pairs.items():
+        for role, ck in models.items():
+            diff = [d for d in ck.feature_spec.diff(spec) if d.startswith("audio")]
+            if diff:
+                raise SystemExit(f"error: the {role} of {name} has other audio features than the first checkpoint: {diff}")
+    diff = [d for d in spec.diff(extractor.feature_spec()) if d.startswith("audio")]
+    if diff:
+        raise SystemExit(f"error: the app's audio extractor no longer computes the checkpoints' audio features: {diff}")
 
 
 def evaluate(cfg: RobustnessConfig) -> dict:
     """{checkpoint: {role: {"recorded" | "views": {class report, "by_emotion": {emotion: mean score}}}}}."""
     import torch
 
-    from train.demo_extract import app_extractor
+    from train.demo_extract import app_extractor, audio_features_of
     from train.evaluate_demo import class_report, load_pair, mean_by, predict_subset
     from train.sources import default_data_dir, find_ravdess
 
     pairs = {str(c): load_pair(c) for c in cfg.checkpoint}
     spec = next(iter(pairs.values()))["student"].feature_spec
-    for name, models in pairs.items():
-        for role, ck in models.items():
-            diff = [d for d in ck.feature_spec.diff(spec) if d.startswith("audio")]
-            if diff:
-                raise SystemExit(f"error: the {role} of {name} has other audio features than the first checkpoint: {diff}")
+    extractor = app_extractor(audio_features=audio_features_of(spec))
+    _check_audio(pairs, spec, extractor)
     clips = [c for c in find_ravdess(Path(cfg.data_dir or default_data_dir())) if c.split == cfg.split]
-    from features.whisper_audio import WHISPER_AUDIO_EXTRACTOR
-
-    extractor = app_extractor(audio_features="whisper" if spec.audio.extractor == WHISPER_AUDIO_EXTRACTOR else "covarep")
-    diff = [d for d in spec.diff(extractor.feature_spec()) if d.startswith("audio")]
-    if diff:
-        raise SystemExit(f"error: the app's audio extractor no longer computes the checkpoints' audio features: {diff}")
-    rendered = render_features(cfg, extractor, clips)
+    data = {kind: _dataset(r, spec) for kind, r in render_features(cfg, extractor, clips).items()}
     result: dict = {"split": cfg.split, "clips": len(clips), "views": cfg.views, "seed": cfg.seed, "scores": {}}
     for name, models in pairs.items():
         result["scores"][name] = {}
         for role, ck in models.items():
-            ck.model.eval()
             row = {}
-            for kind, feats in rendered.items():
-                ds, emotions = _dataset(clips, feats, spec)
+            for kind, (ds, emotions) in data.items():
                 pred = predict_subset(ck.model, ds, ("audio",), torch.device("cpu"), 64)[0]
                 row[kind] = {**class_report(pred, np.asarray(ds.labels)), "by_emotion": {
                     e: v["mean_score"] for e, v in mean_by(pred, emotions).items()}}
