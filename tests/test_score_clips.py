@@ -17,9 +17,9 @@ def test_a_clip_without_video_scores_only_what_it_has(demo_predictor, tmp_path):
     row = sc.score_clip(predictor, wav)
     assert "vision" not in row.present and "audio" in row.present
     assert set(row.scores) == set(predictor.models)
+    clip = predictor.extract(wav)
     for which, s in row.scores.items():
         assert s["v"] is None and s["l,a,v"] is None  # no faces in a WAV: no vision score, no full-set score
-        clip = predictor.extract(wav)
         expected = predictor.predict(clip, "audio", which=which).score
         assert np.isfinite(s["a"]) and s["a"] == expected
     text = sc.table([row])

@@ -14,7 +14,6 @@ the same score.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +46,9 @@ class ClipScores:
 
 
 def default_clips() -> list[Path]:
-    shared = os.environ.get("AUMDF_SHARED")
-    root = Path(shared) / "media" if shared else Path(__file__).resolve().parents[2] / "shared" / "media"
+    from train.sources import default_data_dir
+
+    root = default_data_dir().parent / "media"  # beside the shared data folder
     if not root.is_dir():
         raise SystemExit(f"error: no clips given and {root} does not exist; pass media files or set AUMDF_SHARED")
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in MEDIA_SUFFIXES)
