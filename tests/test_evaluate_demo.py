@@ -87,6 +87,16 @@ def test_training_section_shows_the_run_that_trained_an_existing_teacher(tmp_pat
     assert text.index("--teacher-epochs 8 --samples-per-epoch 6400") < text.index("--samples-per-epoch 9600")
     assert "That run took 16.4 min (8 teacher + 10 student epochs of 6400 samples)" in text
     assert "Training time: 31.6 min (16 student epochs of 9600 samples)" in text
+    assert "its own student was not kept" in text
+    # a teacher from a --teacher-only run: no student epochs to count, no student to have dropped
+    only = tmp_path / "only"
+    (only / "teacher").mkdir(parents=True)
+    (only / "train_config.json").write_text(json.dumps(
+        TrainConfig(dataset="demo", epochs=10, samples_per_epoch=6400, teacher_only=True).to_dict()))
+    (only / "metrics.json").write_text(json.dumps({"wall_s": 660.0}))
+    o_cfg = {**s_cfg, "teacher": str(only / "teacher")}
+    text = "\n".join(_training_section(o_cfg, {"wall_s": 1865.0}, TeacherRun.of(o_cfg)))
+    assert "it trained the teacher only" in text and "That run took 11.0 min (10 teacher epochs of 6400 samples)" in text
     # without the teacher's run folder the card says so instead of guessing
     s_cfg["teacher"] = str(tmp_path / "gone" / "teacher")
     assert "train_config.json was not found" in "\n".join(_training_section(s_cfg, None, TeacherRun.of(s_cfg)))

@@ -149,8 +149,10 @@ def _run_time(tc: dict[str, Any], metrics: dict[str, Any] | None) -> str | None:
     """'23.1 min (8 teacher + 10 student epochs of 3200 samples)' for a run, None if its time is not recorded."""
     if not metrics or "wall_s" not in metrics:
         return None
+    teacher_epochs = f"{tc.get('teacher_epochs') or tc.get('epochs')} teacher"
     phases = (f"{tc.get('epochs')} student epochs" if tc.get("teacher")
-              else f"{tc.get('teacher_epochs') or tc.get('epochs')} teacher + {tc.get('epochs')} student epochs")
+              else f"{teacher_epochs} epochs" if tc.get("teacher_only")
+              else f"{teacher_epochs} + {tc.get('epochs')} student epochs")
     per = f" of {tc['samples_per_epoch']} samples" if tc.get("samples_per_epoch") else ""
     return f"{_fmt_seconds(metrics['wall_s'])} ({phases}{per})"
 
@@ -171,7 +173,7 @@ class TeacherRun:
         return cls(folder, read_json(folder / "train_config.json"), read_json(folder / "metrics.json"))
 
     def lines(self) -> list[str]:
-        kept = ("it trained the teacher only" if self.metrics is not None and "student" not in self.metrics
+        kept = ("it trained the teacher only" if (self.train_config or {}).get("teacher_only")
                 else "its own student was not kept")
         out = [f"The teacher comes from an earlier run (`{self.folder}`; {kept}):", ""]
         if not self.train_config:
