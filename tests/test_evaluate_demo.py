@@ -48,7 +48,7 @@ def test_mean_by_orders_emotions_and_counts():
 def test_sense_checks_pass_and_fail_on_known_scores():
     by = {"student": {"happy": {"n": 1, "mean_score": 1.0}, "angry": {"n": 1, "mean_score": -1.0},
                       "sad": {"n": 1, "mean_score": 2.0}}}
-    res = {"sense": {"ravdess_by_emotion": by, "fer2013_by_emotion": {"student": {}},
+    res = {"split": "test", "sense": {"ravdess_by_emotion": by, "fer2013_by_emotion": {"student": {}},
                      "sentences": [{"expected": "negative", "student": -0.3},
                                    {"expected": "positive", "student": 0.4}, {"expected": "positive", "student": -0.1}]}}
     checks = {c["check"]: c["passed"] for c in ed._sense_checks(res, ["student"])}
@@ -58,6 +58,16 @@ def test_sense_checks_pass_and_fail_on_known_scores():
         "every clearly negative review sentence scores below zero (student)": True,
         "every clearly positive review sentence scores above zero (student)": False,
     }
+    res["split"] = "valid"  # the checks name the split they were read on
+    assert "happy speech scores above angry speech (ravdess valid, student)" in {
+        c["check"] for c in ed._sense_checks(res, ["student"])}
+
+
+def test_split_names_follow_each_sources_own_split():
+    assert ed.split_names("test") == {"mosi": "MOSI test", "mosei": "MOSEI test",
+                                      "ravdess": "RAVDESS actors 21–24", "fer2013": "FER2013 PrivateTest"}
+    valid = ed.split_names("valid")
+    assert valid["ravdess"] == "RAVDESS actors 19–20" and valid["fer2013"] == "FER2013 PublicTest"
 
 
 def test_training_command_lists_only_changed_flags():
@@ -100,6 +110,21 @@ def test_training_section_shows_the_run_that_trained_an_existing_teacher(tmp_pat
     # without the teacher's run folder the card says so instead of guessing
     s_cfg["teacher"] = str(tmp_path / "gone" / "teacher")
     assert "train_config.json was not found" in "\n".join(_training_section(s_cfg, None, TeacherRun.of(s_cfg)))
+
+
+def test_card_says_which_samples_the_teacher_learnt_from():
+    from train.distill import TrainConfig
+    from train.model_card import _who_learns_what
+
+    complete = TrainConfig(dataset="demo").to_dict()
+    recorded = TrainConfig(dataset="demo", teacher_samples="recorded").to_dict()
+    text = _who_learns_what(complete, complete)
+    assert "teacher learns from composites only" in text and text.endswith("applied to composites.")
+    text = _who_learns_what(recorded, recorded)
+    assert "every sample as recorded" in text and text.endswith("applied to every sample.")
+    # the teacher's own run decides what it learnt from; the student's run where it was distilled
+    text = _who_learns_what(recorded, complete)
+    assert "every sample as recorded" in text and text.endswith("applied to composites.")
 
 
 # ------------------------------------------------------------------ end to end on the tiny corpus

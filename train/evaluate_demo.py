@@ -53,7 +53,7 @@ from features.types import FeatureError
 from train.data import DatasetSplits, MultimodalDataset, collate, load_dataset
 from train.engine import predict, resolve_device
 from train.io import write_json
-from train.sources import CLASS_NAMES
+from train.sources import ACTOR_SPLITS, CLASS_NAMES, FER_SPLITS
 
 FORMAT = "aumdf-demo-eval/1"
 JSON_NAME, MD_NAME = "demo_eval.json", "demo_eval.md"
@@ -193,7 +193,7 @@ def _sense_checks(res: dict[str, Any], roles: Sequence[str]) -> list[dict[str, A
             for other in ("angry", "sad"):
                 if "happy" in by and other in by:
                     h, o = by["happy"]["mean_score"], by[other]["mean_score"]
-                    out.append({"check": f"happy {what} scores above {other} {what} ({source} test, {role})",
+                    out.append({"check": f"happy {what} scores above {other} {what} ({source} {res['split']}, {role})",
                                 "passed": bool(h > o), "detail": f"{h:+.3f} vs {o:+.3f}"})
     for role in roles:
         for expected, sign in (("negative", -1), ("positive", +1)):
@@ -334,12 +334,21 @@ def _table(rows: list[tuple[str, dict]], cols) -> list[str]:
                          for name, m in rows)]
 
 
+def split_names(split: str) -> dict[str, str]:
+    """source -> what its `split` is called: "MOSI test", "RAVDESS actors 21–24", "FER2013 PrivateTest"."""
+    actors = ACTOR_SPLITS[split]
+    usage = next(u for u, s in FER_SPLITS.items() if s == split)
+    return {"mosi": f"MOSI {split}", "mosei": f"MOSEI {split}",
+            "ravdess": f"RAVDESS actors {actors[0]}–{actors[-1]}" if len(actors) > 1 else f"RAVDESS actor {actors[0]}",
+            "fer2013": f"FER2013 {usage}"}
+
+
 def source_tables(res: dict[str, Any]) -> list[str]:
     """Markdown lines: one table per real source (teacher, student, baseline rows)."""
-    roles, lines = list(res["models"]), []
-    titles = {"mosi": "MOSI test, text only", "mosei": "MOSEI test, text only",
-              "ravdess": "RAVDESS held-out actors (21–24), audio only: sentiment class",
-              "fer2013": "FER2013 PrivateTest, vision only: sentiment class"}
+    roles, lines, names = list(res["models"]), [], split_names(res["split"])
+    titles = {"mosi": f"{names['mosi']}, text only", "mosei": f"{names['mosei']}, text only",
+              "ravdess": f"{names['ravdess']}, audio only: sentiment class",
+              "fer2013": f"{names['fer2013']}, vision only: sentiment class"}
     for source, entry in res["sources"].items():
         lines += [f"#### {titles.get(source, source)} (n = {entry['n']})", ""]
         cols = REG_COLS if source in REGRESSION_SOURCES else CLASS_COLS
@@ -351,7 +360,7 @@ def source_tables(res: dict[str, Any]) -> list[str]:
                          {"mae": p["mae"], "f1_has0": p["f1"], "f1_non0": p["f1"]}))
         lines += _table(rows, cols)
         if "class_counts" in entry:
-            lines += ["", "Test classes: " + ", ".join(f"{c} {n}" for c, n in entry["class_counts"].items())]
+            lines += ["", f"Classes ({res['split']} split): " + ", ".join(f"{c} {n}" for c, n in entry["class_counts"].items())]
         lines.append("")
     lines += [f"Paper anchors: {res['paper']['note']}", ""]
     return lines
@@ -368,9 +377,9 @@ def grid_table(res: dict[str, Any]) -> list[str]:
 
 
 def sense_lines(res: dict[str, Any]) -> list[str]:
-    roles, s, lines = list(res["models"]), res["sense"], []
-    for key, title in (("ravdess_by_emotion", "RAVDESS test clips, audio only"),
-                       ("fer2013_by_emotion", "FER2013 PrivateTest faces, vision only")):
+    roles, s, lines, names = list(res["models"]), res["sense"], [], split_names(res["split"])
+    for key, title in (("ravdess_by_emotion", f"{names['ravdess']} clips, audio only"),
+                       ("fer2013_by_emotion", f"{names['fer2013']} faces, vision only")):
         by = s[key]
         emos = list(by[roles[0]])
         lines += [f"Mean predicted score by emotion — {title}:", "",
