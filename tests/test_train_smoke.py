@@ -16,7 +16,7 @@ import torch
 from aumdf.checkpoint import load_checkpoint
 from tests.conftest import TINY_TRAIN
 from train.data import load_dataset
-from train.distill import TrainConfig, parse_args, train
+from train.distill import TrainConfig, load_train_data, parse_args, train
 from train.synthetic import make_synthetic, write_mult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,6 +202,40 @@ def test_demo_corpus_run_limits_distillation_to_teacher_views(tmp_path, monkeypa
     for batch_ids, view in seen:
         np.testing.assert_array_equal(view, [i.startswith("composite:") for i in batch_ids])
     assert load_checkpoint(out / "student").metadata["dataset"] == "demo"
+
+
+def test_teacher_samples_recorded_gives_every_sample_a_teacher_view(tmp_path, monkeypatch):
+    from aumdf.distill import Distiller
+    from train.loop import TeacherStep
+
+    root = _fake_demo_corpus(tmp_path / "demo")
+    taught, distilled = [], []
+    real_teacher, real_distiller = TeacherStep.forward, Distiller.forward
+
+    def teacher_spy(self, batch):
+        taught.extend(batch.ids)
+        return real_teacher(self, batch)
+
+    def distiller_spy(self, full, dropped, has_teacher_view=None):
+        distilled.append(has_teacher_view.cpu().numpy().copy())
+        return real_distiller(self, full, dropped, has_teacher_view)
+
+    monkeypatch.setattr(TeacherStep, "forward", teacher_spy)
+    monkeypatch.setattr(Distiller, "forward", distiller_spy)
+    out = train(TrainConfig(dataset="demo", data_dir=str(root), out=str(tmp_path / "run"), epochs=1,
+                            teacher_samples="recorded", **TINY))
+    # the teacher learns from every source, each sample with only the modality its source has
+    assert {i.split(":")[0] for i in taught} == {"mosi", "mosei", "ravdess", "fer2013", "composite"}
+    assert len(taught) >= 5 * 24 - 16
+    assert distilled and all(v.all() for v in distilled)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["teacher"]["best_epoch"] >= 1
+    default = load_train_data(TrainConfig(dataset="demo", data_dir=str(root)))
+    recorded = load_train_data(TrainConfig(dataset="demo", data_dir=str(root), teacher_samples="recorded"))
+    assert default.valid.teacher_view.sum() == 8 and recorded.valid.teacher_view.all()
+    # a filter keeps the choice: the teacher's validation set is every valid sample
+    assert recorded.valid.where(recorded.valid.teacher_view).teacher_view.all()
+    assert len(recorded.valid.where(recorded.valid.teacher_view)) == len(recorded.valid) == 5 * 8
 
 
 def test_samples_per_epoch_draws_a_fixed_weighted_budget(mosi_dir):

@@ -58,6 +58,10 @@ class TrainConfig:
     out: str = arg("", "output folder (default runs/<dataset>/<name>)")
     name: str = arg("", "run name (default a timestamp)")
     teacher: str = arg("", "an existing teacher checkpoint folder: skip the teacher phase")
+    teacher_samples: str = arg("complete", "complete: the teacher learns from and distils on the samples whose "
+                                           "teacher_view column is set (the demo corpus's composites); recorded: "
+                                           "every sample as recorded, whatever modalities its source has",
+                               choices=("complete", "recorded"))
     teacher_only: bool = arg(False, "train the teacher and stop (its students can then be distilled by later runs "
                                     "with --teacher OUT/teacher)")
     device: str = arg("auto", "auto | cpu | cuda | cuda:N")

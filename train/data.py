@@ -14,8 +14,8 @@ Layouts and their readers:
              `python -m train.demo_corpus`); a split is the folders' splits in the manifest's order
 
 Two per-sample columns mean something to training: `teacher_view` (bool; absent = True) marks the
-samples the teacher learns from and distils on, and `source` (absent = the folder name, or none)
-lets `source_weights` draw every source equally often.
+samples the teacher learns from and distils on (`with_every_teacher_view` sets it for every sample), and
+`source` (absent = the folder name, or none) lets `source_weights` draw every source equally often.
 """
 
 from __future__ import annotations
@@ -117,12 +117,15 @@ class MultimodalDataset(Dataset):
     """A torch Dataset over one split, made of one or more `SplitArrays` parts read as one (a corpus's
     sources), optionally only some of their rows. Items are `Sample`s; batch them with `collate`."""
 
-    def __init__(self, parts: SplitArrays | Sequence[SplitArrays], name: str = "", rows: np.ndarray | None = None):
+    def __init__(self, parts: SplitArrays | Sequence[SplitArrays], name: str = "", rows: np.ndarray | None = None,
+                 every_teacher_view: bool = False):
         self.parts = [parts] if isinstance(parts, SplitArrays) else list(parts)
         self.name = name
         self._offsets = np.cumsum([0, *(len(p) for p in self.parts)])
         self.rows = np.arange(self._offsets[-1]) if rows is None else np.asarray(rows, np.int64)
-        self._teacher_view = self.column("teacher_view", fill=True).astype(bool)
+        self.every_teacher_view = every_teacher_view
+        self._teacher_view = (np.ones(len(self.rows), bool) if every_teacher_view
+                              else self.column("teacher_view", fill=True).astype(bool))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -157,7 +160,7 @@ class MultimodalDataset(Dataset):
         keep = np.asarray(keep, bool)
         if keep.shape != (len(self),):
             raise ValueError(f"keep has shape {keep.shape}; expected ({len(self)},)")
-        return MultimodalDataset(self.parts, self.name, self.rows[keep])
+        return MultimodalDataset(self.parts, self.name, self.rows[keep], self.every_teacher_view)
 
     @property
     def labels(self) -> np.ndarray:
@@ -169,8 +172,13 @@ class MultimodalDataset(Dataset):
 
     @property
     def teacher_view(self) -> np.ndarray:
-        """[n] bool: the samples with a complete view for the teacher (all True where no column says otherwise)."""
+        """[n] bool: the samples with a complete view for the teacher (all True where no column says otherwise,
+        or where the dataset was made with every_teacher_view)."""
         return self._teacher_view
+
+    def with_every_teacher_view(self) -> "MultimodalDataset":
+        """The same items, each counting as its own teacher view as recorded, whatever its `teacher_view` column."""
+        return MultimodalDataset(self.parts, self.name, self.rows, every_teacher_view=True)
 
 
 def source_weights(ds: MultimodalDataset, power: float = 0.0) -> np.ndarray | None:
@@ -205,10 +213,15 @@ class DatasetSplits:
     def truncated(self, max_lens: Sequence[int]) -> "DatasetSplits":
         """Keep at most max_lens (text, audio, vision) frames per modality (0 = keep all); the spec's
         max_len becomes the smaller of its own and the cap, so already shorter data keep their spec."""
-        ds = {s: MultimodalDataset([_truncate(p, max_lens) for p in d.parts], d.name, d.rows)
+        ds = {s: MultimodalDataset([_truncate(p, max_lens) for p in d.parts], d.name, d.rows, d.every_teacher_view)
               for s, d in ((s, self.split(s)) for s in SPLITS)}
         spec = FeatureSpec(**{m: _capped(self.feature_spec[m], t) for m, t in zip(MODALITIES, max_lens)})
         return replace(self, feature_spec=spec, train=ds["train"], valid=ds["valid"], test=ds["test"])
+
+    def with_every_teacher_view(self) -> "DatasetSplits":
+        """Every sample of every split as its own teacher view (train.distill --teacher-samples recorded)."""
+        return replace(self, train=self.train.with_every_teacher_view(), valid=self.valid.with_every_teacher_view(),
+                       test=self.test.with_every_teacher_view())
 
     def split(self, name: str) -> MultimodalDataset:
         if name not in SPLITS:

@@ -11,7 +11,8 @@
 Phases (SPEC §4; paper §3.2, §3.9-3.11):
   1. teacher: L = L_task + λ1·L_reg on the samples with a complete teacher view (the dataset's
      `teacher_view` column; every sample of the public datasets, the composites of the demo corpus);
-     best epoch by validation on the same kind of samples, then frozen.
+     best epoch by validation on the same kind of samples, then frozen. `--teacher-samples recorded`
+     gives every sample as recorded a teacher view instead (a MOSI transcript with its text alone).
   2. student: L = λ1·L_reg + λ2·L_CSD + λ3·L_SRD + L_task (eq. 42) via aumdf.distill.Distiller on every
      sample; CSD/SRD only where a teacher view exists. Per batch a drop rate p is drawn from
      `drop_rates` (default {0, 0.1, …, 0.7}) and RPRM drops each frame of each modality with
@@ -73,7 +74,7 @@ def load_train_data(cfg: TrainConfig) -> DatasetSplits:
     # already within the caps (the demo corpus, made by the app's extractors) keep their spec unchanged.
     if splits.feature_spec.text.layout == "unaligned" and any(cfg.max_lens):
         splits = splits.truncated(cfg.max_lens)
-    return splits
+    return splits.with_every_teacher_view() if cfg.teacher_samples == "recorded" else splits
 
 
 def model_config(cfg: TrainConfig, data: DatasetSplits) -> AUMDFConfig:
