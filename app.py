@@ -163,7 +163,7 @@ def run_model(predictor: Predictor, clip: AnalysedClip | None, c: Controls) -> t
     if other is not None:
         brief = other.to_dict()
         result[other.which] = {k: brief[k] for k in BRIEF}
-    figs = (fig.contributions_figure(main), fig.gates_figure(main),
+    figs = (fig.contributions_figure(main, predictor.checkpoints[main.which].trained_subsets), fig.gates_figure(main),
             fig.attention_figure(main, c.query, c.head, int(c.layer) - 1))
     result["server_seconds"] = round(time.perf_counter() - t0, 4)
     return (result, fig.score_markdown(main, other), *figs, fig.availability_markdown(main))

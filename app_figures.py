@@ -8,6 +8,7 @@ component shows. Figures are built from plain dicts without plotly's per-propert
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -49,7 +50,7 @@ def gates_figure(pred: Prediction) -> go.Figure:
     return _figure(data, layout)
 
 
-def contributions_figure(pred: Prediction) -> go.Figure:
+def contributions_figure(pred: Prediction, trained_subsets: Sequence[str] | None = None) -> go.Figure:
     """Waterfall: the baseline (no modality), each modality's Shapley value, the score they add up to."""
     c = pred.contributions
     if c is None:
@@ -66,13 +67,22 @@ def contributions_figure(pred: Prediction) -> go.Figure:
         hovertemplate="%{x}: %{text}<extra></extra>",
     )]
     title = f"Which modality drove the {c.value} (Shapley, {pred.which})"
-    if pred.which == "teacher":  # the student learns every subset (RPRM); the teacher only full inputs
-        title += " — the teacher never saw missing modalities in training: a rough guide"
+    if pred.which == "teacher":  # the student learns every subset (RPRM); the teacher only those it was trained on
+        title += " — " + teacher_caveat(trained_subsets)
     if off:
         title += " — " + ", ".join(f"{NAMES[m]} {pred.availability[m].state}" for m in off) + ": 0"
     layout = dict(title=dict(text=title, font=dict(size=13)), height=300, showlegend=False,
                   margin=dict(l=50, r=20, t=60, b=40), yaxis=dict(title=dict(text=c.value), automargin=True))
     return _figure(data, layout)
+
+
+def teacher_caveat(trained_subsets: Sequence[str] | None) -> str:
+    """What the teacher's Shapley values are worth: it learnt only the modality subsets of its training samples
+    (a checkpoint's `trained_subsets`; None: a teacher that does not say, trained on complete inputs)."""
+    if not trained_subsets or set(trained_subsets) == {"{l,a,v}"}:
+        return "the teacher never saw missing modalities in training: a rough guide"
+    return (f"the teacher learnt only {', '.join(trained_subsets)}, without frame loss: "
+            "a rough guide for other subsets")
 
 
 def attention_figure(pred: Prediction, query: str, head: str, layer: int = -1) -> go.Figure:

@@ -50,6 +50,13 @@ class LoadedCheckpoint:
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
 
+    @property
+    def trained_subsets(self) -> tuple[str, ...] | None:
+        """The modality subsets ("{l,a,v}", "{l}", ...) its training samples had as recorded, when the run
+        wrote them (train.distill does for teachers); None for checkpoints that do not say."""
+        subsets = self.metadata.get("trained_subsets")
+        return None if subsets is None else tuple(subsets)
+
 
 def save_checkpoint(path: str | Path, model: AUMDF, feature_spec: FeatureSpec, metadata: dict[str, Any] | None = None) -> Path:
     """Write `path/model.safetensors` and `path/config.json`; returns the folder."""

@@ -388,3 +388,12 @@ def test_preview_endpoint(server):
     out = client.predict(handle_file(str(ROOT / "examples" / "cremad_1001_DFA_FEA_XX.flv")), api_name="/preview")
     path = Path(out["video"] if isinstance(out, dict) else out)
     assert path.suffix == ".mp4" and path.stat().st_size > 10_000
+
+
+def test_teacher_caveat_names_the_subsets_it_learnt():
+    from app_figures import teacher_caveat
+
+    assert "never saw missing modalities" in teacher_caveat(None)  # an older checkpoint that does not say
+    assert "never saw missing modalities" in teacher_caveat(("{l,a,v}",))
+    text = teacher_caveat(("{l,a,v}", "{l,a}", "{l}", "{v}"))
+    assert "learnt only {l,a,v}, {l,a}, {l}, {v}" in text and "rough guide for other subsets" in text

@@ -201,6 +201,7 @@ def test_demo_corpus_run_limits_distillation_to_teacher_views(tmp_path, monkeypa
     assert len(ids) >= 5 * 24 - 16 and {i.split(":")[0] for i in ids} == {"mosi", "mosei", "ravdess", "fer2013", "composite"}
     for batch_ids, view in seen:
         np.testing.assert_array_equal(view, [i.startswith("composite:") for i in batch_ids])
+    assert load_checkpoint(out / "teacher").trained_subsets == ("{l,a,v}",)
     assert load_checkpoint(out / "student").metadata["dataset"] == "demo"
 
 
@@ -230,6 +231,8 @@ def test_teacher_samples_recorded_gives_every_sample_a_teacher_view(tmp_path, mo
     assert distilled and all(v.all() for v in distilled)
     m = json.loads((out / "metrics.json").read_text())
     assert m["teacher"]["best_epoch"] >= 1
+    # the teacher's checkpoint names the subsets it learnt; the default run's teacher only the complete one
+    assert load_checkpoint(out / "teacher").trained_subsets == ("{l,a,v}", "{l}", "{a}", "{v}")
     default = load_train_data(TrainConfig(dataset="demo", data_dir=str(root)))
     recorded = load_train_data(TrainConfig(dataset="demo", data_dir=str(root), teacher_samples="recorded"))
     assert default.valid.teacher_view.sum() == 8 and recorded.valid.teacher_view.all()

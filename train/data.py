@@ -176,6 +176,15 @@ class MultimodalDataset(Dataset):
         or where the dataset was made with every_teacher_view)."""
         return self._teacher_view
 
+    def modality_subsets(self) -> list[tuple[str, ...]]:
+        """The distinct sets of modalities present in the items (each in MODALITIES order), largest first."""
+        if not len(self):
+            return []
+        present = np.stack([np.concatenate([np.asarray(p.lengths[m]) for p in self.parts])[self.rows] > 0
+                            for m in MODALITIES], axis=1)
+        subsets = {tuple(m for m, on in zip(MODALITIES, row) if on) for row in np.unique(present, axis=0)}
+        return sorted(subsets, key=lambda s: (-len(s), [MODALITIES.index(m) for m in s]))
+
     def with_every_teacher_view(self) -> "MultimodalDataset":
         """The same items, each counting as its own teacher view as recorded, whatever its `teacher_view` column."""
         return MultimodalDataset(self.parts, self.name, self.rows, every_teacher_view=True)

@@ -49,7 +49,7 @@ from aumdf.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from aumdf.config import AUMDFConfig
 from aumdf.distill import Distiller
 from aumdf.model import AUMDF
-from aumdf.rprm import drop_frames, drop_to_subsets
+from aumdf.rprm import drop_frames, drop_to_subsets, subset_name
 from aumdf.types import Batch
 from features.cli import parse_config
 from train.config import TrainConfig
@@ -138,11 +138,14 @@ class Run:
 
     def metadata(self, role: str, epoch: int, valid: dict) -> dict[str, Any]:
         d = self.data
-        return {
+        meta = {
             "role": role, "dataset": d.name, "layout": d.layout, "task": d.task, "class_names": list(d.class_names),
             "data_source": d.source.name, "best_epoch": epoch, "valid": json_safe(valid),
             "selection": selection_name(d.task), "train_config": self.cfg.to_dict(),
         }
+        if role == "teacher":  # the student sees every subset (RPRM); the teacher only those its samples have
+            meta["trained_subsets"] = [subset_name(s) for s in _with_teacher_view(d.train).modality_subsets()]
+        return meta
 
     def best_of(self, role: str, model: AUMDF, best: dict[str, torch.Tensor]) -> AUMDF:
         """The best epoch's weights: kept in memory, or (a run resumed after the best epoch) read back."""
