@@ -377,6 +377,27 @@ def test_rebuild_is_deterministic_and_reuses_the_audio_cache(built, fake_data, e
         np.testing.assert_array_equal(a["labels"], b["labels"])
 
 
+def test_rebuild_reuses_the_face_embeddings(built, fake_data, extractors, tmp_path, monkeypatch):
+    out, _ = built
+    assert len(list((out / "cache").glob("faces-*.npy"))) == 1
+    import shutil
+
+    shutil.copytree(out / "cache", tmp_path / "again" / "cache")
+
+    def no_embedding(*a, **k):
+        raise AssertionError("the faces were embedded again although the cache holds them")
+
+    monkeypatch.setattr(de, "embed_faces", no_embedding)
+    dc.build(dc.BuildConfig(data_dir=fake_data, out=tmp_path / "again", seed=3, composites_per_clip=2), extractors)
+    for split in dc.SPLITS:
+        np.testing.assert_array_equal(_load(out, "fer2013", split)["vision"],
+                                      _load(tmp_path / "again", "fer2013", split)["vision"])
+    # other settings are another key: the faces are embedded, not read from the cache
+    with pytest.raises(AssertionError, match="embedded again"):
+        dc.build(dc.BuildConfig(data_dir=fake_data, out=tmp_path / "again", seed=3, composites_per_clip=2,
+                                face_frames=2), extractors)
+
+
 def test_speech_views_add_training_renderings_and_mixed_composites_stay_in_train(fake_data, extractors, tmp_path):
     cfg = dc.BuildConfig(data_dir=fake_data, out=tmp_path, seed=3, composites_per_clip=2, speech_views=2,
                          mixed_composites=1.0, quiet=True)

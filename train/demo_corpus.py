@@ -54,7 +54,8 @@ from features.cli import arg, parse_config
 from features.feature_files import SPLITS, DataError, SplitArrays, pad, write_folder, write_manifest
 from features.spec import MODALITIES, FeatureSpec
 from train.demo_extract import (
-    app_extractor, check_unaligned, embed_faces, extract_ravdess, extract_transcript, progress_bar, view_id,
+    app_extractor, check_unaligned, extract_ravdess, extract_transcript, face_sequence_embeddings, progress_bar,
+    view_id,
 )
 from train.sources import (
     ACTOR_SPLITS, CLASS_NAMES, FER_EMOTIONS, FER_SPLITS, VALENCE, default_data_dir, find_ravdess, read_fer2013,
@@ -240,7 +241,8 @@ class BuildConfig:
     composites_per_clip: int = arg(3, "composites made from each RAVDESS clip (each with another transcript and face)")
     limit: int | None = arg(None, "at most N items per natural source and split (smoke runs; default: everything)")
     workers: int = arg(1, "processes for the RAVDESS audio features")
-    cache: bool = arg(True, "reuse the audio features cached under <out>/cache (--no-cache recomputes them)")
+    cache: bool = arg(True, "reuse the speech features and face embeddings cached under <out>/cache (--no-cache "
+                            "recomputes them)")
     face_weights: Path | None = arg(None, "face-expression checkpoint (default: the shipped checkpoints/face_expression/)")
     vectors: str | None = arg(None, "word-vector file (default: the app's GloVe 6B 50-d; must match what the app "
                                     "will use)")
@@ -317,13 +319,11 @@ def _face_items(ex: Any, spec: FeatureSpec, fer: Any, cfg: BuildConfig, rng: np.
                 ) -> dict[str, list[Item]]:
     """FER2013 faces, each `cfg.face_frames` frames (the still, then jittered views), embedded like crops
     from a video. The views have their own seeded generator: subsets and composites do not move."""
-    from train.face_sequence import stills_to_sequences
-
     splits = fer.splits
     idx = sorted(i for split in SPLITS for i in _subsample(np.flatnonzero(splits == split).tolist(), cfg.limit, rng))
     n = cfg.face_frames
-    images = fer.images[idx] if n == 1 else stills_to_sequences(fer.images[idx], n, np.random.default_rng([cfg.seed, 13]))
-    emb = embed_faces(images, ex.vision.embed, progress=not cfg.quiet)
+    emb = face_sequence_embeddings(fer.images[idx], n, (cfg.seed, 13), spec, ex.vision.embed,
+                                   Path(cfg.out) / "cache" if cfg.cache else None, progress=not cfg.quiet)
     if len(idx) and emb.shape[1] != spec.vision.dim:
         raise DataError(f"face embeddings have {emb.shape[1]} features, the vision spec says {spec.vision.dim}")
     out: dict[str, list[Item]] = {sp: [] for sp in SPLITS}

@@ -5,7 +5,8 @@ transcripts through `extract_arrays(transcript=...)` (text-only input, as the ap
 clips through `extract(path, transcript=sentence)` (an audio file with its transcript, the app's own
 path: decoding, 100 Hz frames, pooling to max_len), FER faces through the vision extractor's crop
 embedding (the step after face detection; FER images are already 48x48 face crops). RAVDESS results
-are cached per clip, and may be computed by several worker processes.
+are cached per clip, and may be computed by several worker processes; face embeddings are cached as
+one array per set of stills and settings.
 """
 
 from __future__ import annotations
@@ -233,6 +234,42 @@ def embed_faces(images: np.ndarray, faces: Callable[[list[np.ndarray]], np.ndarr
     for i in progress_bar(range(0, len(images), batch), (len(images) + batch - 1) // batch, "FER2013 faces", progress):
         out.append(np.asarray(faces(list(images[i : i + batch])), np.float32))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def _faces_key(stills: np.ndarray, n_frames: int, seed: Sequence[int], spec: FeatureSpec) -> str:
+    """What cached face embeddings depend on: the stills, the sequence settings, the vision spec (its
+    weights digest included) and the code that jitters and embeds them."""
+    import features.face_expression
+    import features.vision
+    import train.face_sequence
+
+    h = hashlib.sha1(json.dumps({"vision": spec.vision.to_dict(), "frames": n_frames, "seed": list(seed)},
+                                sort_keys=True).encode())
+    h.update(np.ascontiguousarray(stills).tobytes())
+    for mod in (features.vision, features.face_expression, train.face_sequence):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def face_sequence_embeddings(stills: np.ndarray, n_frames: int, seed: Sequence[int], spec: FeatureSpec,
+                             faces: Callable[[list[np.ndarray]], np.ndarray], cache_dir: Path | None = None,
+                             progress: bool = False) -> np.ndarray:
+    """stills [k, 48, 48] uint8 -> [k * n_frames, d_v]: each still then n_frames - 1 jittered views
+    (train.face_sequence, seeded by `seed`), embedded by `embed_faces`. With cache_dir, the result is kept
+    in cache_dir/faces-<key>.npy and reused while stills, settings, spec and code are unchanged."""
+    from train.face_sequence import stills_to_sequences
+
+    path = cache_dir / f"faces-{_faces_key(stills, n_frames, seed, spec)}.npy" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        return np.load(path, allow_pickle=False)
+    images = stills if n_frames == 1 else stills_to_sequences(stills, n_frames, np.random.default_rng(list(seed)))
+    emb = embed_faces(images, faces, progress=progress)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, emb)
+        os.replace(tmp, path)
+    return emb
 
 
 def progress_bar(it: Iterable, total: int, desc: str, enabled: bool) -> Iterator:
