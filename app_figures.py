@@ -14,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from aumdf.predict import Prediction, Predictor
+from aumdf.rprm import subset_name
 from aumdf.types import MODALITIES
 from app_media import save_image
 from features.types import ClipFeatures, FeatureError
@@ -79,7 +80,7 @@ def contributions_figure(pred: Prediction, trained_subsets: Sequence[str] | None
 def teacher_caveat(trained_subsets: Sequence[str] | None) -> str:
     """What the teacher's Shapley values are worth: it learnt only the modality subsets of its training samples
     (a checkpoint's `trained_subsets`; None: a teacher that does not say, trained on complete inputs)."""
-    if not trained_subsets or set(trained_subsets) == {"{l,a,v}"}:
+    if not trained_subsets or set(trained_subsets) == {subset_name(MODALITIES)}:
         return "the teacher never saw missing modalities in training: a rough guide"
     return (f"the teacher learnt only {', '.join(trained_subsets)}, without frame loss: "
             "a rough guide for other subsets")

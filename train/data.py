@@ -229,8 +229,7 @@ class DatasetSplits:
 
     def with_every_teacher_view(self) -> "DatasetSplits":
         """Every sample of every split as its own teacher view (train.distill --teacher-samples recorded)."""
-        return replace(self, train=self.train.with_every_teacher_view(), valid=self.valid.with_every_teacher_view(),
-                       test=self.test.with_every_teacher_view())
+        return replace(self, **{s: self.split(s).with_every_teacher_view() for s in SPLITS})
 
     def split(self, name: str) -> MultimodalDataset:
         if name not in SPLITS:
