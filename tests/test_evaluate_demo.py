@@ -226,6 +226,7 @@ def test_markdown_and_card_carry_the_numbers(evaluated, run, built):
     summary = summary_markdown(res)  # the README's short table
     assert f"{mosi['student']['mae']:.3f} / " in summary and "0.762 / – / 81.31" in summary
     assert "composites" in summary and "50-d GloVe" in summary
+    assert "RAVDESS actors 21–24, audio only" in summary and "FER2013 PrivateTest, vision only" in summary
 
 
 def test_predictor_shows_the_card_when_present(run):
