@@ -227,6 +227,9 @@ def test_markdown_and_card_carry_the_numbers(evaluated, run, built):
     assert f"{mosi['student']['mae']:.3f} / " in summary and "0.762 / – / 81.31" in summary
     assert "composites" in summary and "50-d GloVe" in summary
     assert "RAVDESS actors 21–24, audio only" in summary and "FER2013 PrivateTest, vision only" in summary
+    valid = summary_markdown({**res, "split": "valid"})  # the names follow the report's split
+    assert "MOSI valid, text only" in valid and "RAVDESS actors 19–20, audio only" in valid
+    assert "FER2013 PublicTest, vision only" in valid
 
 
 def test_predictor_shows_the_card_when_present(run):

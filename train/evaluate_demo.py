@@ -343,14 +343,18 @@ def split_names(split: str) -> dict[str, str]:
             "fer2013": f"FER2013 {usage}"}
 
 
+def source_titles(split: str) -> dict[str, str]:
+    """source -> its split and the modality it is scored on: "MOSI test, text only"."""
+    names = split_names(split)
+    return {s: f"{names[s]}, {' + '.join(m)} only" for s, m in SOURCE_MODALITIES.items()}
+
+
 def source_tables(res: dict[str, Any]) -> list[str]:
     """Markdown lines: one table per real source (teacher, student, baseline rows)."""
-    roles, lines, names = list(res["models"]), [], split_names(res["split"])
-    titles = {"mosi": f"{names['mosi']}, text only", "mosei": f"{names['mosei']}, text only",
-              "ravdess": f"{names['ravdess']}, audio only: sentiment class",
-              "fer2013": f"{names['fer2013']}, vision only: sentiment class"}
+    roles, lines, titles = list(res["models"]), [], source_titles(res["split"])
     for source, entry in res["sources"].items():
-        lines += [f"#### {titles.get(source, source)} (n = {entry['n']})", ""]
+        title = titles.get(source, source) + ("" if source in REGRESSION_SOURCES else ": sentiment class")
+        lines += [f"#### {title} (n = {entry['n']})", ""]
         cols = REG_COLS if source in REGRESSION_SOURCES else CLASS_COLS
         rows = [(r, entry["metrics"][r]) for r in roles]
         rows.append((f"baseline: {entry['baseline']['predictor']}", entry["baseline"]))

@@ -24,7 +24,7 @@ from features.cli import arg, command_line, parse_config
 from features.feature_files import DataError, read_manifest
 from features.spec import MODALITIES
 from train.config import TrainConfig
-from train.evaluate_demo import grid_table, load_result, sense_lines, source_tables, split_names
+from train.evaluate_demo import grid_table, load_result, sense_lines, source_tables, source_titles
 from train.io import read_json
 from train.sources import ACTOR_SPLITS, CLASS_NAMES, VALENCE
 
@@ -233,17 +233,17 @@ def summary_markdown(res: dict[str, Any]) -> str:
     roles = list(res["models"])
     pct = lambda x: "–" if x is None else f"{100 * x:.2f}"  # noqa: E731
     num = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
-    src, paper, names = res["sources"], res["paper"]["text_only"], split_names(res["split"])
+    src, paper, titles = res["sources"], res["paper"]["text_only"], source_titles(res["split"])
     rows = []
-    for s, name in (("mosi", f"{names['mosi']}, text only"), ("mosei", f"{names['mosei']}, text only")):
+    for s in ("mosi", "mosei"):
         m = src[s]["metrics"]
-        rows.append((f"{name} (n = {src[s]['n']}): MAE / Corr / F1 non-0 / Acc-2 non-0",
+        rows.append((f"{titles[s]} (n = {src[s]['n']}): MAE / Corr / F1 non-0 / Acc-2 non-0",
                      [f"{num(m[r]['mae'])} / {num(m[r]['corr'])} / {pct(m[r]['f1_non0'])} / {pct(m[r]['acc2_non0'])}"
                       for r in roles],
                      f"{num(paper[s]['mae'])} / – / {pct(paper[s]['f1'])} / –"))
-    for s, name in (("ravdess", f"{names['ravdess']}, audio only"), ("fer2013", f"{names['fer2013']}, vision only")):
+    for s in ("ravdess", "fer2013"):
         m = src[s]["metrics"]
-        rows.append((f"{name} (n = {src[s]['n']}): 3-class accuracy / macro-F1 "
+        rows.append((f"{titles[s]} (n = {src[s]['n']}): 3-class accuracy / macro-F1 "
                      f"(majority {pct(src[s]['baseline']['accuracy'])})",
                      [f"{pct(m[r]['accuracy'])} / {pct(m[r]['macro_f1'])}" for r in roles], "–"))
     g = res["composite_grid"]
