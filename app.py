@@ -2,7 +2,7 @@
 
     python app.py [--host 127.0.0.1] [--port 7860] [--checkpoint checkpoints/default] [--share]
 
-UI only: inference lives in aumdf.predict.Predictor, figures in app_figures, the browser's files
+UI only: inference lives in aumdf.predictor.Predictor, figures in app_figures, the browser's files
 (previews, face crops) in app_media. A clip is extracted once (`analyse`); the features stay in the
 session's gr.State, so every later change of a control re-runs only the model (`predict`), with
 the Shapley contribution of each modality from the same forward pass. Nothing is loaded at import;
@@ -36,7 +36,7 @@ import gradio as gr  # noqa: E402
 import app_figures as fig  # noqa: E402
 import app_media  # noqa: E402
 from aumdf.checkpoint import CheckpointError  # noqa: E402
-from aumdf.predict import (  # noqa: E402
+from aumdf.predictor import (  # noqa: E402
     BRIEF, DEFAULT_CHECKPOINT, MAX_SECONDS, Prediction, Predictor, SubsetRun, resolve_checkpoints,
 )
 from aumdf.types import MODALITIES  # noqa: E402

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from aumdf.predict import Prediction, Predictor
+from aumdf.predictor import Prediction, Predictor
 from aumdf.rprm import subset_name
 from aumdf.types import MODALITIES
 from app_media import save_image
@@ -233,10 +233,10 @@ def score_markdown(main: Prediction, other: Prediction | None) -> str:
 
 
 def model_card_markdown(predictor: Predictor) -> str:
-    """The checkpoint folder's MODEL_CARD.md (written by `python -m train.model_card`), else where to get one."""
+    """The checkpoint folder's MODEL_CARD.md (written by `python -m train.demo.model_card`), else where to get one."""
     card = predictor.card_file()
     if card is not None:
         return card.read_text(encoding="utf-8")
     where = predictor.checkpoints["student"].path
     return (f"This checkpoint (`{where}`) has no MODEL_CARD.md. Evaluate it and write one with "
-            "`python -m train.evaluate` and `python -m train.model_card` (docs/demo_corpus.md).")
+            "`python -m train.evaluate` and `python -m train.demo.model_card` (docs/demo_corpus.md).")

@@ -40,7 +40,7 @@ def _predictor(tmp: Path, checkpoint: str | None):
     from aumdf.checkpoint import save_checkpoint
     from aumdf.config import AUMDFConfig
     from aumdf.model import AUMDF
-    from aumdf.predict import Predictor, resolve_checkpoints
+    from aumdf.predictor import Predictor, resolve_checkpoints
     from aumdf.checkpoint import CheckpointError
 
     try:

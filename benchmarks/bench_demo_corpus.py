@@ -1,6 +1,6 @@
 """Demo-corpus build time (issue 6: "say how long it takes on this CPU"), from per-item costs.
 
-Measured with the app's extractor (`train.demo_extract.app_extractor`, one thread) on media the
+Measured with the app's extractor (`train.demo.extraction.app_extractor`, one thread) on media the
 benchmark makes itself: a 20-word transcript (`extract_transcript`), a 3.7 s voiced FLAC clip with its
 sentence (the RAVDESS path: decode, 74-d frames at 100 Hz with pyin, pooling) and a batch of 512
 48 x 48 faces (`VisionExtractor.embed`). The full build is extrapolated from the medians and the real
@@ -29,7 +29,7 @@ REVIEW = ("honestly i thought the first half of the movie was slow but the endin
 
 def _extractor(tmp: Path):
     from features.face_expression import DEFAULT_DIR, WEIGHTS_NAME
-    from train.demo_extract import app_extractor
+    from train.demo.extraction import app_extractor
 
     if (DEFAULT_DIR / WEIGHTS_NAME).is_file():
         return app_extractor(), "shipped face weights"
@@ -63,7 +63,7 @@ def _voiced_clip(path: Path, seconds: float = 3.7, sr: int = 16000) -> Path:
 def run(repeats: int = 5, threads: int = 1) -> list[dict]:
     import torch
 
-    from train import demo_extract as de
+    from train.demo import extraction as de
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,6 +1,6 @@
 """The project's feature files: the one writer and the one reader of the on-disk format.
 
-`python -m features.extract --out DIR`, the demo-corpus builder (`train.demo_corpus`) and
+`python -m train.extract --out DIR`, the demo-corpus builder (`train.demo.corpus`) and
 `train.data` all go through this module. A feature folder holds
 
   feature_spec.json     `FeatureSpec.to_dict()` plus an optional "class_names" list
@@ -203,7 +203,7 @@ def read_manifest(root: Path | str) -> dict[str, Any]:
     path = Path(root) / MANIFEST_FILE
     if not path.is_file():
         raise DataError(f"{path} does not exist: build the corpus first (for the demo corpus "
-                        f"`python -m train.demo_corpus --out {root}`)")
+                        f"`python -m train.demo.corpus --out {root}`)")
     try:
         manifest = json.loads(path.read_text())
         manifest["sources"], FeatureSpec.from_dict(manifest["feature_spec"])

@@ -3,7 +3,7 @@
     id,text,label,mode                         (CMU-MOSI's label.csv)
     video_id,clip_id,text,label,mode           (CMU-MOSEI's label.csv: the id is video_id + "_" + clip_id)
 
-The one reader of this format: `features.extract` (dataset mode) and the demo-corpus builder use it.
+The one reader of this format: `train.extract` (dataset mode) and the demo-corpus builder use it.
 The split column is `mode` or `split`; dev/val/validation mean valid; without one the split is "all".
 """
 

@@ -75,8 +75,8 @@ def face_weights(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def extractors(face_weights):
-    """The app's extractors (train.demo_extract.app_extractor) with the untrained face network."""
-    from train.demo_extract import app_extractor
+    """The app's extractors (train.demo.extraction.app_extractor) with the untrained face network."""
+    from train.demo.extraction import app_extractor
 
     return app_extractor(face_weights)
 
@@ -84,7 +84,7 @@ def extractors(face_weights):
 @pytest.fixture(scope="session")
 def built(fake_data, extractors, tmp_path_factory):
     """(corpus folder, manifest) of a demo corpus built from fake_data."""
-    from train import demo_corpus as dc
+    from train.demo import corpus as dc
 
     out = tmp_path_factory.mktemp("demo")
     manifest = dc.build(dc.BuildConfig(data_dir=fake_data, out=out, seed=3, composites_per_clip=2, quiet=True),

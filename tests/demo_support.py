@@ -37,7 +37,7 @@ def make_predictor(root: Path, max_seconds: float = 60.0, extractor=None):
     + a random student/teacher pair saved with their spec."""
     import torch
 
-    from aumdf.predict import Predictor
+    from aumdf.predictor import Predictor
     from features.pipeline import ClipExtractor
     from tests.test_predict import tiny_checkpoint
 
@@ -48,12 +48,12 @@ def make_predictor(root: Path, max_seconds: float = 60.0, extractor=None):
 
 
 def predict_cli(capsys, *args: str, monkeypatch=None, extractor=None) -> subprocess.CompletedProcess:
-    """`python -m aumdf.predict ARGS` (aumdf.cli.main) run in this process; its exit status and what it printed
+    """`python -m aumdf.predict ARGS` (aumdf.predict.main) run in this process; its exit status and what it printed
     as a CompletedProcess. With `extractor` (and `monkeypatch`), `ClipExtractor.from_spec` answers with it, so
     the CLI does not build the extractors again for every call. An exception the CLI lets through fails the
     test as a traceback would. tests/test_predict.py keeps real `python -m aumdf.predict` processes for the
     exit status and the one-line errors."""
-    from aumdf.cli import main
+    from aumdf.predict import main
 
     if extractor is not None:
         from features.pipeline import ClipExtractor

@@ -16,7 +16,7 @@ import pytest
 
 from aumdf.checkpoint import CheckpointError, FeatureMismatchError, load_checkpoint
 from aumdf.inputs import batch_from_features
-from aumdf.predict import MAX_SECONDS, InputError, Predictor
+from aumdf.predictor import MAX_SECONDS, InputError, Predictor
 from features.types import FeatureError
 from tests.bad_inputs import BadInput, bad_checkpoints, bad_feature_arrays, make_corpus
 from tests.demo_support import predict_cli

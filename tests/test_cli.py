@@ -1,4 +1,4 @@
-"""features.cli: a config dataclass becomes a command line, and back."""
+"""aumdf.cli: a config dataclass becomes a command line, and back."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 
 import pytest
 
-from features.cli import arg, build_parser, command_line, from_dict, parse_config, to_dict
+from aumdf.cli import arg, build_parser, command_line, from_dict, parse_config, to_dict
 
 
 @dataclass

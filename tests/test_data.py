@@ -170,7 +170,7 @@ def test_iemocap_label_names_merge_excited_into_happy():
 
 
 def test_feature_files_skip_unlabelled_and_remap_class_names(tmp_path):
-    """Files from `features.extract` may hold unlabelled clips and list classes in their own order."""
+    """Files from `train.extract` may hold unlabelled clips and list classes in their own order."""
     data = make_synthetic(n=(12, 6, 6), task="classification", seed=8)
     write_mult(data, tmp_path / "src" / "iemocap_data.pkl")
     src = load_dataset("iemocap", tmp_path / "src")
@@ -192,8 +192,8 @@ def test_feature_files_skip_unlabelled_and_remap_class_names(tmp_path):
 
 
 def test_reads_what_features_extract_packs(tmp_path):
-    """The contract with features.extract: its packed split files load unchanged."""
-    from features.extract import pack
+    """The contract with train.extract: its packed split files load unchanged."""
+    from train.extract import pack
     from features.transcripts import TranscriptRow
     from features.spec import FeatureSpec, ModalitySpec
 

@@ -15,9 +15,9 @@ from aumdf.metrics import sentiment_class
 from features.feature_files import DataError
 from features.spec import MODALITIES
 from tests.demo_data import FER, MOSEI_ROWS, MOSI_ROWS, RAVDESS
-from train import demo_corpus as dc
-from train import demo_extract as de
-from train import sources as src
+from train.demo import corpus as dc
+from train.demo import extraction as de
+from train.demo import sources as src
 
 # the raw data (tests/demo_data.py) and the built corpus come from session fixtures in tests/conftest.py:
 # fake_data, face_weights, extractors, built

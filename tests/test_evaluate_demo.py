@@ -1,4 +1,4 @@
-"""The demo-corpus evaluation (train/evaluate_demo.py) and the model card (train/model_card.py): on the tiny
+"""The demo-corpus evaluation (train/demo/evaluate.py) and the model card (train/demo/model_card.py): on the tiny
 corpus built from generated data (the session fixture `built`, tests/conftest.py), with a checkpoint pair
 trained for one epoch by train.distill; plus known answers for the pure parts."""
 
@@ -13,8 +13,8 @@ import pytest
 
 from aumdf.rprm import SUBSETS, subset_name
 from features.feature_files import read_split
-from train import evaluate_demo as ed
-from train.model_card import CARD_NAME, summary_markdown, training_command, write_model_card
+from train.demo import evaluate as ed
+from train.demo.model_card import CARD_NAME, summary_markdown, training_command, write_model_card
 
 
 # ------------------------------------------------------------------ pure parts, known answers
@@ -84,7 +84,7 @@ def test_training_section_shows_the_run_that_trained_an_existing_teacher(tmp_pat
     import json
 
     from train.distill import TrainConfig
-    from train.model_card import TeacherRun, _training_section
+    from train.demo.model_card import TeacherRun, _training_section
 
     first = tmp_path / "first"
     (first / "teacher").mkdir(parents=True)
@@ -114,7 +114,7 @@ def test_training_section_shows_the_run_that_trained_an_existing_teacher(tmp_pat
 
 def test_card_says_which_samples_the_teacher_learnt_from():
     from train.distill import TrainConfig
-    from train.model_card import _who_learns_what
+    from train.demo.model_card import _who_learns_what
 
     complete = TrainConfig(dataset="demo").to_dict()
     recorded = TrainConfig(dataset="demo", teacher_samples="recorded").to_dict()
@@ -197,7 +197,7 @@ def test_every_section_has_its_keys_and_finite_numbers(evaluated, built):
 
 def test_sentences_score_like_the_predictor(evaluated, run, extractors):
     """The sense-check sentences go through the same path as the app: Predictor.predict on text-only input."""
-    from aumdf.predict import Predictor
+    from aumdf.predictor import Predictor
 
     p = Predictor.from_checkpoint(run, extractor=extractors, device="cpu")
     row = evaluated["sense"]["sentences"][0]
@@ -233,7 +233,7 @@ def test_markdown_and_card_carry_the_numbers(evaluated, run, built):
 
 
 def test_predictor_shows_the_card_when_present(run):
-    from aumdf.predict import Predictor
+    from aumdf.predictor import Predictor
 
     p = Predictor.from_checkpoint(run, device="cpu")
     card = run / CARD_NAME
@@ -242,20 +242,20 @@ def test_predictor_shows_the_card_when_present(run):
         card.write_text("# the card\n")
         assert p.card_file().read_text() == "# the card\n"
         card.unlink()
-        assert p.card_file() is None  # the app then says how to write one (train/model_card.py owns cards)
+        assert p.card_file() is None  # the app then says how to write one (train/demo/model_card.py owns cards)
     finally:
         if had is not None:
             card.write_text(had)
 
 
 def test_cli_errors_are_messages(tmp_path, run):
-    from train.model_card import main as card_main
+    from train.demo.model_card import main as card_main
 
     with pytest.raises(SystemExit, match="no demo data found"):
         ed.main(["--checkpoint", str(run), "--data-dir", str(tmp_path / "nothing")])
     with pytest.raises(SystemExit, match="no trained checkpoint"):
         ed.main(["--checkpoint", str(tmp_path)])
-    with pytest.raises(SystemExit, match="run `python -m train.evaluate_demo --checkpoint"):
+    with pytest.raises(SystemExit, match="run `python -m train.demo.evaluate --checkpoint"):
         card_main(["--checkpoint", str(run), "--eval", str(tmp_path / "missing.json")])
 
 

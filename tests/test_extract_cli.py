@@ -1,4 +1,4 @@
-"""`python -m features.extract`: one clip as JSON, and a resumable dataset run read back by train.data."""
+"""`python -m train.extract`: one clip as JSON, and a resumable dataset run read back by train.data."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from features.extract import main
+from train.extract import main
 from features.feature_files import DataError
 from features.transcripts import TranscriptRow, read_transcripts
 from tests.media import ROOT_DIR, astronaut_frame, voiced_tone, write_audio, write_video
@@ -111,7 +111,7 @@ def test_read_transcripts_columns(tmp_path):
 
 @pytest.mark.slow
 def test_dataset_run_with_two_worker_processes(clip_dir, tmp_path, text_cache, capsys, monkeypatch):
-    monkeypatch.setattr("features.progress.wanted", lambda enabled=True: enabled)  # as on a terminal
+    monkeypatch.setattr("aumdf.progress.wanted", lambda enabled=True: enabled)  # as on a terminal
     out = tmp_path / "par"
     args = ["--clips", str(clip_dir), "--transcripts", str(clip_dir / "labels.csv"), "--out", str(out), "--workers", "2",
             *ONET]
@@ -122,5 +122,5 @@ def test_dataset_run_with_two_worker_processes(clip_dir, tmp_path, text_cache, c
 
 
 def test_module_runs_as_script_help():
-    r = subprocess.run([sys.executable, "-m", "features.extract", "--help"], cwd=ROOT_DIR, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "train.extract", "--help"], cwd=ROOT_DIR, capture_output=True, text=True)
     assert r.returncode == 0 and "--transcripts" in r.stdout

@@ -1,4 +1,4 @@
-"""A FER still -> a short jittered face sequence (train.face_sequence), and the corpus built with it."""
+"""A FER still -> a short jittered face sequence (train.demo.face_sequence), and the corpus built with it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from train.face_sequence import ViewJitter, jitter_view, still_to_sequence, stills_to_sequences
+from train.demo.face_sequence import ViewJitter, jitter_view, still_to_sequence, stills_to_sequences
 
 
 def face(seed: int = 0) -> np.ndarray:
@@ -64,7 +64,7 @@ def test_bad_length_is_refused():
 
 
 def test_corpus_faces_become_sequences(fake_data, extractors, tmp_path: Path):
-    from train import demo_corpus as dc
+    from train.demo import corpus as dc
 
     m = dc.build(dc.BuildConfig(data_dir=fake_data, out=tmp_path, composites_per_clip=1, face_frames=3, quiet=True),
                  extractors)

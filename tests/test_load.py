@@ -41,7 +41,7 @@ PER_NEW_SESSION_MB = 30.0
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, request):
-    from aumdf.predict import DEFAULT_CHECKPOINT
+    from aumdf.predictor import DEFAULT_CHECKPOINT
 
     tmp = tmp_path_factory.mktemp("load")
     checkpoint = None

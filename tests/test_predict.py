@@ -21,7 +21,7 @@ from aumdf.checkpoint import CheckpointError, FeatureMismatchError, save_checkpo
 from aumdf.config import AUMDFConfig
 from aumdf.inputs import batch_from_features, frames_used
 from aumdf.model import AUMDF
-from aumdf.predict import InputError, Predictor, bin7, parse_modalities, resolve_checkpoints, sentiment_label
+from aumdf.predictor import InputError, Predictor, bin7, parse_modalities, resolve_checkpoints, sentiment_label
 from aumdf.shapley import ALL_SUBSETS, contributions, shapley_values, subset_row
 from aumdf.types import MODALITIES
 from features.spec import FeatureSpec, ModalitySpec

@@ -1,11 +1,11 @@
-"""train.probe: the linear probes choose on validation only and report known answers on easy data."""
+"""train.demo.probe: the linear probes choose on validation only and report known answers on easy data."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from train import probe
+from train.demo import probe
 
 
 def _split_data(seed: int = 0, n: int = 300, d: int = 6, noise: float = 0.3):

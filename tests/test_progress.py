@@ -1,4 +1,4 @@
-"""features.progress: bars only on a terminal and outside CI; the entry points' --no-progress switch."""
+"""aumdf.progress: bars only on a terminal and outside CI; the entry points' --no-progress switch."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from features import progress as P
+from aumdf import progress as P
 
 
 class _Terminal(io.StringIO):
@@ -60,18 +60,18 @@ def test_no_bar_in_ci_logs_redirected_runs_or_when_switched_off(terminal, monkey
 
 
 @pytest.mark.parametrize("module, argv", [
-    ("features.extract", ["--clips", "c", "--transcripts", "t.csv", "--out", "o"]),
+    ("train.extract", ["--clips", "c", "--transcripts", "t.csv", "--out", "o"]),
     ("train.evaluate", ["--dataset", "mosi", "--checkpoint", "runs/x"]),
-    ("train.evaluate_demo", ["--checkpoint", "runs/x"]),
+    ("train.demo.evaluate", ["--checkpoint", "runs/x"]),
 ])
 def test_entry_points_have_a_progress_switch(module, argv):
     import importlib
 
-    from features.cli import parse_config
+    from aumdf.cli import parse_config
 
     mod = importlib.import_module(module)
-    config = {"features.extract": "ExtractConfig", "train.evaluate": "EvalConfig",
-              "train.evaluate_demo": "DemoEvalConfig"}[module]
+    config = {"train.extract": "ExtractConfig", "train.evaluate": "EvalConfig",
+              "train.demo.evaluate": "DemoEvalConfig"}[module]
     cls = getattr(mod, config)
     assert parse_config(cls, argv).progress is True
     assert parse_config(cls, [*argv, "--no-progress"]).progress is False

@@ -1,4 +1,4 @@
-"""train.score_clips: a checkpoint's scores of real clips under each modality subset (random checkpoint,
+"""train.demo.score_clips: a checkpoint's scores of real clips under each modality subset (random checkpoint,
 clips the tests write)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from tests.media import voiced_tone, write_audio
-from train import score_clips as sc
+from train.demo import score_clips as sc
 
 
 def test_a_clip_without_video_scores_only_what_it_has(demo_predictor, tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from aumdf.predict import DEFAULT_CHECKPOINT, Predictor
+from aumdf.predictor import DEFAULT_CHECKPOINT, Predictor
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(

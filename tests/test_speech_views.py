@@ -1,11 +1,11 @@
-"""Augmented views of speech (train.speech_views), on signals the tests make themselves."""
+"""Augmented views of speech (train.demo.speech_views), on signals the tests make themselves."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from train.speech_views import ViewSettings, coloured_noise, render_view, speech_span
+from train.demo.speech_views import ViewSettings, coloured_noise, render_view, speech_span
 
 SR = 16000
 

@@ -158,12 +158,12 @@ def test_seeds_flag_trains_one_run_per_seed(mosi_dir, tmp_path):
 
 
 def _fake_demo_corpus(root: Path) -> Path:
-    """The layout train.demo_corpus builds (manifest + one feature folder per source, with the source and
+    """The layout train.demo.corpus builds (manifest + one feature folder per source, with the source and
     teacher_view columns), from synthetic data: composites complete, natural sources with one modality each."""
     import dataclasses
 
     from features.feature_files import write_folder, write_manifest
-    from train.demo_corpus import SOURCES
+    from train.demo.corpus import SOURCES
 
     src = make_synthetic(n=(24, 8, 8), strength=(2.0, 1.5, 1.0), noise=0.4, aligned=False, seed=9)
     write_mult(src, root / "tmp" / "mosi_data_noalign.pkl")

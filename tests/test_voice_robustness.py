@@ -1,4 +1,4 @@
-"""train.voice_robustness on the tests' own RAVDESS-named tones and a random checkpoint of the corpus's spec."""
+"""train.demo.voice_robustness on the tests' own RAVDESS-named tones and a random checkpoint of the corpus's spec."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import torch
 from aumdf.checkpoint import save_checkpoint
 from aumdf.config import AUMDFConfig
 from aumdf.model import AUMDF
-from train import voice_robustness as vr
+from train.demo import voice_robustness as vr
 from train.data import load_dataset
-from train.demo_extract import app_extractor
-from train.sources import find_ravdess
+from train.demo.extraction import app_extractor
+from train.demo.sources import find_ravdess
 
 
 def test_renderings_are_scored_audio_only_and_reported(built, fake_data, tmp_path):

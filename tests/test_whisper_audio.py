@@ -71,8 +71,8 @@ def test_real_speech(shared, extractor):
 def test_demo_corpus_with_whisper_audio(fake_data, face_weights, tmp_path):
     """--audio-features whisper: RAVDESS audio (and the composites') are 512-d encoder states, the
     corpus spec says so, and a second build reuses the cache under a key of its own."""
-    from train import demo_corpus as dc
-    from train.demo_extract import app_extractor
+    from train.demo import corpus as dc
+    from train.demo.extraction import app_extractor
 
     ex = app_extractor(face_weights, audio_features="whisper")
     cfg = dc.BuildConfig(data_dir=fake_data, out=tmp_path, limit=2, composites_per_clip=1, quiet=True)

@@ -1,5 +1,5 @@
 """TrainConfig: every hyper-parameter of a `python -m train.distill` run, each field a command-line flag
-(features.cli: underscores become dashes, booleans get a --no- form, the help is in the field)."""
+(aumdf.cli: underscores become dashes, booleans get a --no- form, the help is in the field)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aumdf.rprm import TRAIN_DROP_RATES
-from features.cli import arg, from_dict, to_dict
+from aumdf.cli import arg, from_dict, to_dict
 from train.data import DATASETS, LAYOUTS
 
 

@@ -9,9 +9,9 @@ a few readers; nothing downstream branches on a dataset's name. See docs/trainin
 
 Layouts and their readers:
   mmsa-aligned, mmsa-unaligned, mult-aligned, mult-unaligned   the public pickles (train.pickles)
-  features   the project's feature folder (features.feature_files; written by `python -m features.extract`)
+  features   the project's feature folder (features.feature_files; written by `python -m train.extract`)
   corpus     several feature folders with one spec listed in manifest.json (the demo corpus,
-             `python -m train.demo_corpus`); a split is the folders' splits in the manifest's order
+             `python -m train.demo.corpus`); a split is the folders' splits in the manifest's order
 
 Two per-sample columns mean something to training: `teacher_view` (bool; absent = True) marks the
 samples the teacher learns from and distils on (`with_every_teacher_view` sets it for every sample), and
@@ -70,7 +70,7 @@ class DatasetInfo:
 
 _MMSA_WHERE = "the MMSA feature release (github.com/thuiar/MMSA, README 'Datasets': aligned_50.pkl / unaligned_50.pkl)"
 _MULT_WHERE = "the MulT release (github.com/yaohungt/Multimodal-Transformer, README 'Data Download')"
-_OWN_WHERE = "the project's extractor (`python -m features.extract`, see docs/features.md) run on your own videos"
+_OWN_WHERE = "the project's extractor (`python -m train.extract`, see docs/features.md) run on your own videos"
 _FEATURES = {"features": "feature_spec.json"}
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -94,7 +94,7 @@ DATASETS: dict[str, DatasetInfo] = {
     # MOSI/MOSEI transcripts, RAVDESS speech, FER2013 faces and composites: the shipped checkpoint's data
     "demo": DatasetInfo(
         "demo", "regression", (), {"corpus": "manifest.json"},
-        "`python -m train.demo_corpus --out data/demo` (docs/demo_corpus.md)",
+        "`python -m train.demo.corpus --out data/demo` (docs/demo_corpus.md)",
     ),
 }
 

@@ -51,7 +51,7 @@ from aumdf.distill import Distiller
 from aumdf.model import AUMDF
 from aumdf.rprm import drop_frames, drop_to_subsets, subset_name
 from aumdf.types import Batch
-from features.cli import parse_config
+from aumdf.cli import parse_config
 from train.config import TrainConfig
 from train.data import DatasetSplits, MultimodalDataset, load_dataset
 from train.engine import baseline_metrics, predict, score, selection_name

@@ -5,7 +5,7 @@
     python -m train.evaluate --dataset mosi --ablation full=runs/mosi/a no-dwam=runs/mosi/b no-csd=runs/mosi/c
     python -m train.evaluate --dataset demo --checkpoint checkpoints/default --data-dir data/demo
 
-(The demo corpus's own report, teacher beside student per real source, is `python -m train.evaluate_demo`.)
+(The demo corpus's own report, teacher beside student per real source, is `python -m train.demo.evaluate`.)
 
 What is computed on the chosen split (default test), for the student of each run:
   * Tables 3-4 (MOSI/MOSEI) / Table 5 (IEMOCAP): the 7 test-time modality subsets of aumdf.rprm.SUBSETS
@@ -36,8 +36,8 @@ from torch.utils.data import DataLoader
 
 from aumdf.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 from aumdf.rprm import SUBSETS, drop_frames, keep_only, subset_name
-from features.cli import arg, parse_config
-from features.progress import progress
+from aumdf.cli import arg, parse_config
+from aumdf.progress import progress
 from train.data import DATASETS, LAYOUTS, DatasetSplits, collate, load_dataset
 from train.engine import predict, resolve_device, score
 from train.io import write_json

@@ -37,10 +37,10 @@ from features.face_expression import (
     FaceExpressionNet,
     load_face_expression,
 )
-from features.cli import arg, parse_config
+from aumdf.cli import arg, parse_config
 from features.feature_files import DataError
 from features.types import FeatureError
-from train.sources import default_data_dir, read_fer2013
+from train.demo.sources import default_data_dir, read_fer2013
 
 LICENCE_NOTE = (
     "Trained on FER2013 (ICML 2013 Challenges in Representation Learning, Goodfellow et al.); "
@@ -73,7 +73,7 @@ class FERSplits:
 
 
 def load_fer2013(path: str | Path) -> FERSplits:
-    """fer2013.npz (train.sources.read_fer2013) as its three official splits, with the file's digest."""
+    """fer2013.npz (train.demo.sources.read_fer2013) as its three official splits, with the file's digest."""
     fer = read_fer2013(path)
 
     def take(name: str) -> Split:

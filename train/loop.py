@@ -22,7 +22,7 @@ from aumdf.distill import Distiller, teacher_objective
 from aumdf.model import AUMDF
 from aumdf.rprm import drop_frames
 from aumdf.types import Batch
-from features.progress import progress
+from aumdf.progress import progress
 from train.config import TrainConfig
 from train.data import MultimodalDataset, collate, source_weights
 from train.engine import amp_dtype, autocast, resolve_device, selection_name, selection_value

@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from features.cli import arg, parse_config
+from aumdf.cli import arg, parse_config
 from features.feature_files import SPLITS
 from features.spec import MODALITIES
 

@@ -1,12 +1,12 @@
 """The voice path on held-out RAVDESS actors re-recorded: audio-only accuracy on augmented renderings.
 
-    python -m train.voice_robustness --checkpoint checkpoints/default --split valid --views 2
-    python -m train.voice_robustness --checkpoint A --checkpoint B --split test
+    python -m train.demo.voice_robustness --checkpoint checkpoints/default --split valid --views 2
+    python -m train.demo.voice_robustness --checkpoint A --checkpoint B --split test
 
 A voice path that learnt RAVDESS's studio format rather than the voice scores the clips as recorded
 well and falls apart once the silence, room, channel, level or background change. Each clip of the
 chosen split (actors 19–20 valid, 21–24 test; never augmented in training) is rendered `--views`
-times by `train.speech_views` with generators seeded apart from any corpus build (`--seed`), and
+times by `train.demo.speech_views` with generators seeded apart from any corpus build (`--seed`), and
 extracted by the checkpoint's own audio extractor; every model then scores each rendering with audio
 alone. Reported per model: 3-class accuracy and macro-F1 as recorded and over the renderings, and the
 mean score per emotion over the renderings (happy should stay above angry and sad). Features are
@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from features.cli import arg, parse_config
+from aumdf.cli import arg, parse_config
 
 VIEW_SEED = 7919  # apart from the corpus seeds (0 …): these renderings are never the training views
 
@@ -41,7 +41,7 @@ class RobustnessConfig:
 
 def render_features(cfg: RobustnessConfig, extractor, clips) -> dict[str, list[tuple[object, np.ndarray]]]:
     """{"recorded" | "views": [(clip, audio [T, d_a]) for each rendering]} for the split's clips."""
-    from train.demo_extract import extract_ravdess, view_id
+    from train.demo.extraction import extract_ravdess, view_id
 
     feats, reasons, _ = extract_ravdess(clips, extractor, cfg.cache, cfg.workers, progress=False,
                                         views={c.id: cfg.views for c in clips}, view_seed=cfg.seed)
@@ -54,8 +54,8 @@ def render_features(cfg: RobustnessConfig, extractor, clips) -> dict[str, list[t
 def _dataset(renderings: list[tuple[object, np.ndarray]], spec):
     """(audio-only dataset over the renderings, their emotions), in the renderings' order."""
     from train.data import MultimodalDataset
-    from train.demo_corpus import Item, only, pack
-    from train.sources import VALENCE
+    from train.demo.corpus import Item, only, pack
+    from train.demo.sources import VALENCE
 
     items = [Item("ravdess", c.split, c.id, VALENCE[c.emotion], c.emotion, only(spec, audio=a)) for c, a in renderings]
     return MultimodalDataset(pack(items, spec)), np.array([c.emotion for c, _ in renderings])
@@ -77,9 +77,9 @@ def evaluate(cfg: RobustnessConfig) -> dict:
     """{checkpoint: {role: {"recorded" | "views": {class report, "by_emotion": {emotion: mean score}}}}}."""
     import torch
 
-    from train.demo_extract import app_extractor, audio_features_of
-    from train.evaluate_demo import class_report, load_pair, mean_by, predict_subset
-    from train.sources import default_data_dir, find_ravdess
+    from train.demo.extraction import app_extractor, audio_features_of
+    from train.demo.evaluate import class_report, load_pair, mean_by, predict_subset
+    from train.demo.sources import default_data_dir, find_ravdess
 
     pairs = {str(c): load_pair(c) for c in cfg.checkpoint}
     spec = next(iter(pairs.values()))["student"].feature_spec
@@ -116,7 +116,7 @@ def table(result: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_config(RobustnessConfig, argv, prog="python -m train.voice_robustness",
+    cfg = parse_config(RobustnessConfig, argv, prog="python -m train.demo.voice_robustness",
                        description="Audio-only accuracy of checkpoints on held-out RAVDESS clips re-recorded.")
     from aumdf.checkpoint import CheckpointError
     from features.feature_files import DataError

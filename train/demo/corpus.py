@@ -1,7 +1,7 @@
 """The demo corpus: real MOSI/MOSEI transcripts, RAVDESS speech and FER2013 faces turned into model
 inputs with the project's own extractors, for the shipped default checkpoint.
 
-    python -m train.demo_corpus --data-dir ../shared/data --out data/demo
+    python -m train.demo.corpus --data-dir ../shared/data --out data/demo
     python -m train.distill --dataset demo --data-dir data/demo ...      # an ordinary dataset from then on
 
 No dataset with real text, audio and video of the same clip can be obtained here (CMU-MOSI's audio
@@ -20,7 +20,7 @@ complete sample, so it is what the teacher learns from (and the only place a tea
 distillation); the student learns from composites plus the naturally incomplete samples. Because the
 class regions are intervals, the mean of three same-class scores has that class too. Optionally
 (`--mixed-composites`) a share of the training composites draws the text's and the face's class
-independently, and (`--speech-views`) training clips gain augmented renderings (train/speech_views.py).
+independently, and (`--speech-views`) training clips gain augmented renderings (train/demo/speech_views.py).
 
 Output: a corpus in the project's feature-file format (`features.feature_files`): one feature folder
 per source, `<out>/<source>/{train,valid,test}.npz` + `feature_spec.json`, and `<out>/manifest.json`
@@ -34,7 +34,7 @@ transcripts), `parts` [n, 3] (ids of the text, audio and face used, '' where abs
 
 The feature specification is exactly what the app's `features.pipeline.ClipExtractor` returns for
 the default settings (unaligned), and every array is computed by those same extractors
-(train/demo_extract.py), so a model trained here is accepted by the app. See docs/demo_corpus.md.
+(train/demo/extraction.py), so a model trained here is accepted by the app. See docs/demo_corpus.md.
 """
 
 from __future__ import annotations
@@ -50,14 +50,14 @@ from typing import Any, Iterator, Literal, Mapping, Sequence
 import numpy as np
 
 from aumdf.metrics import NEUTRAL_BAND, sentiment_class
-from features.cli import arg, parse_config
+from aumdf.cli import arg, parse_config
 from features.feature_files import SPLITS, DataError, SplitArrays, pad, write_folder, write_manifest
 from features.spec import MODALITIES, FeatureSpec
-from train.demo_extract import (
+from train.demo.extraction import (
     app_extractor, check_unaligned, extract_ravdess, extract_transcript, face_sequence_embeddings, progress_bar,
     view_id,
 )
-from train.sources import (
+from train.demo.sources import (
     ACTOR_SPLITS, CLASS_NAMES, FER_EMOTIONS, FER_SPLITS, VALENCE, default_data_dir, find_ravdess, read_fer2013,
     read_text_labels,
 )
@@ -198,7 +198,7 @@ def pack(items: Sequence[Item], spec: FeatureSpec) -> SplitArrays:
             if cap > 0 and len(x) > cap:
                 raise ValueError(f"{it.id}: {m} has {len(x)} frames, the spec allows {cap}")
         feats[m], lengths[m] = pad(seqs, d)
-        # the same per-modality reason column features.extract writes ('' when present)
+        # the same per-modality reason column train.extract writes ('' when present)
         columns[f"{m}_missing"] = np.array([f"{it.source} has no {m}" if L == 0 else "" for it, L in zip(items, lengths[m])],
                                            dtype=str)
     columns["source"] = np.array([it.source for it in items], dtype=str)
@@ -248,12 +248,12 @@ class BuildConfig:
                                     "will use)")
     audio_features: Literal["covarep", "whisper"] = arg("covarep", "RAVDESS audio as the 74-d COVAREP-style frames "
                                                         "or as Whisper base encoder states (features.whisper_audio)")
-    speech_views: int = arg(0, "augmented renderings added per training RAVDESS clip (train.speech_views: new "
+    speech_views: int = arg(0, "augmented renderings added per training RAVDESS clip (train.demo.speech_views: new "
                                 "silence around the speech, room, channel, level, noise); valid and test stay as recorded")
     mixed_composites: float = arg(0.0, "share of training composites whose text and face classes are drawn "
                                        "independently of the clip's (valid and test composites always agree)")
     face_frames: int = arg(1, "frames per FER2013 face: the still plus jittered views of it "
-                              "(train.face_sequence), pooled by the model like the app's tracked crops")
+                              "(train.demo.face_sequence), pooled by the model like the app's tracked crops")
     quiet: bool = arg(False, "no progress bars")
 
 
@@ -455,7 +455,7 @@ def _cpu_name() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_config(BuildConfig, argv, prog="python -m train.demo_corpus",
+    cfg = parse_config(BuildConfig, argv, prog="python -m train.demo.corpus",
                        description="Build the demo corpus (MOSI/MOSEI text, RAVDESS audio, FER2013 faces, and "
                                    "composites) with the project's extractors. See docs/demo_corpus.md.")
     from features.types import FeatureError

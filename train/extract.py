@@ -1,10 +1,10 @@
 """Command line: extract features from one clip, or a whole dataset into the project's feature files.
 
 One clip (prints what was found per modality: shape, present or missing and why, time taken):
-    python -m features.extract talk.mp4 --transcript "it was great" --json
+    python -m train.extract talk.mp4 --transcript "it was great" --json
 
 A dataset (parallel, progress bar, resumable; see docs/features.md for the output format):
-    python -m features.extract --clips videos/ --transcripts labels.csv --out data/mine --workers 2
+    python -m train.extract --clips videos/ --transcripts labels.csv --out data/mine --workers 2
 
 The transcripts CSV (features.transcripts) needs an id column (`id`, or `video_id` + `clip_id` joined
 by "_") matching the clip file names without extension, and a `text` column; `label` and
@@ -26,10 +26,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from features.cli import arg, parse_config
+from aumdf.cli import arg, parse_config
 from features.decode import AUDIO_EXTS
 from features.feature_files import DataError, SplitArrays, pad, write_folder
-from features.progress import bar as progress_bar
+from aumdf.progress import bar as progress_bar
 from features.spec import MODALITIES, FeatureSpec
 from features.transcripts import TranscriptRow, read_transcripts
 from features.types import AudioExtras, ClipFeatures, FeatureError, TextExtras, VisionExtras
@@ -348,7 +348,7 @@ def _check_mode(cfg: ExtractConfig, parser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_config(ExtractConfig, argv, check=_check_mode, prog="python -m features.extract",
+    cfg = parse_config(ExtractConfig, argv, check=_check_mode, prog="python -m train.extract",
                        description=__doc__.split("\n")[0], epilog=__doc__)
     try:
         if cfg.clips:

@@ -22,9 +22,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from features.feature_files import DataError
-from features.progress import progress
+from aumdf.progress import progress
 from features.spec import MODALITIES, FeatureSpec
-from train.sources import RAVDESS_STATEMENTS, RavdessClip
+from train.demo.sources import RAVDESS_STATEMENTS, RavdessClip
 
 
 def app_extractor(face_weights: str | Path | None = None, vectors: str | None = None,
@@ -108,7 +108,7 @@ def extract_speech(extractor: Any, path: str, sentence: str, view_seed: Sequence
     """A clip and its sentence -> (text [L, d_t], audio [T, d_a], reason when unusable, seconds), via
     ClipExtractor.extract (the app's path for an audio file with its transcript).
 
-    view_seed: render an augmented view of the recording first (`train.speech_views.render_view`,
+    view_seed: render an augmented view of the recording first (`train.demo.speech_views.render_view`,
     generator seeded with it) and extract that through `extract_arrays`, as the app does with
     already-decoded audio; None extracts the file as it is.
     """
@@ -120,7 +120,7 @@ def extract_speech(extractor: Any, path: str, sentence: str, view_seed: Sequence
             clip = extractor.extract(path, transcript=sentence)
         else:
             from features.decode import decode_audio
-            from train.speech_views import render_view
+            from train.demo.speech_views import render_view
 
             y, sr = decode_audio(path, sr=extractor.audio.sr)
             view = render_view(y, sr, np.random.default_rng(list(view_seed)))
@@ -142,9 +142,9 @@ def view_id(clip_id: str, view: int) -> str:
 
 def _views_key(seed: int) -> str:
     """What a cached view depends on beyond the clip and the features: the augmentation code and the seed."""
-    import train.speech_views
+    import train.demo.speech_views
 
-    h = hashlib.sha1(Path(train.speech_views.__file__).read_bytes())
+    h = hashlib.sha1(Path(train.demo.speech_views.__file__).read_bytes())
     h.update(str(seed).encode())
     return h.hexdigest()[:8]
 
@@ -156,7 +156,7 @@ def extract_ravdess(
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, str], float]:
     """Text (the spoken sentence) and audio of every clip -> ({id: (text, audio)}, {id: reason}, seconds).
 
-    views: {clip id: k} also renders k augmented views of that clip (`train.speech_views`), keyed
+    views: {clip id: k} also renders k augmented views of that clip (`train.demo.speech_views`), keyed
     `view_id(id, 1..k)`; each view's generator is seeded by (view_seed, the clip's id, k).
     Results are cached per clip under cache_dir/speech-<hash of the text+audio spec>/ (keyed also by the
     file's size and time, and for a view by its number and the augmentation code), so an interrupted or
@@ -241,12 +241,12 @@ def _faces_key(stills: np.ndarray, n_frames: int, seed: Sequence[int], spec: Fea
     weights digest included) and the code that jitters and embeds them."""
     import features.face_expression
     import features.vision
-    import train.face_sequence
+    import train.demo.face_sequence
 
     h = hashlib.sha1(json.dumps({"vision": spec.vision.to_dict(), "frames": n_frames, "seed": list(seed)},
                                 sort_keys=True).encode())
     h.update(np.ascontiguousarray(stills).tobytes())
-    for mod in (features.vision, features.face_expression, train.face_sequence):
+    for mod in (features.vision, features.face_expression, train.demo.face_sequence):
         h.update(Path(mod.__file__).read_bytes())
     return h.hexdigest()[:12]
 
@@ -255,9 +255,9 @@ def face_sequence_embeddings(stills: np.ndarray, n_frames: int, seed: Sequence[i
                              faces: Callable[[list[np.ndarray]], np.ndarray], cache_dir: Path | None = None,
                              progress: bool = False) -> np.ndarray:
     """stills [k, 48, 48] uint8 -> [k * n_frames, d_v]: each still then n_frames - 1 jittered views
-    (train.face_sequence, seeded by `seed`), embedded by `embed_faces`. With cache_dir, the result is kept
+    (train.demo.face_sequence, seeded by `seed`), embedded by `embed_faces`. With cache_dir, the result is kept
     in cache_dir/faces-<key>.npy and reused while stills, settings, spec and code are unchanged."""
-    from train.face_sequence import stills_to_sequences
+    from train.demo.face_sequence import stills_to_sequences
 
     path = cache_dir / f"faces-{_faces_key(stills, n_frames, seed, spec)}.npy" if cache_dir is not None else None
     if path is not None and path.is_file():

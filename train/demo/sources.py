@@ -1,6 +1,6 @@
 """The raw sources of the demo corpus, read as they are shipped (see the data README): MOSI/MOSEI
 transcripts with sentiment scores, RAVDESS speech clips, FER2013 faces; and the valence table that puts
-the acted emotions on the MOSI sentiment scale. `train.demo_corpus` builds the corpus from them;
+the acted emotions on the MOSI sentiment scale. `train.demo.corpus` builds the corpus from them;
 `train.face_expression` trains the face network on the same FER2013 reader.
 """
 

@@ -1,6 +1,6 @@
 """Held-out report of a checkpoint trained on the demo corpus (docs/demo_corpus.md), teacher beside student.
 
-    python -m train.evaluate_demo --checkpoint checkpoints/default [--data-dir data/demo] [--out DIR]
+    python -m train.demo.evaluate --checkpoint checkpoints/default [--data-dir data/demo] [--out DIR]
 
 Each real source is scored on its own test split with only the modality it really has (the others are
 switched off with `aumdf.rprm.keep_only`, exactly as the app does when a modality is absent):
@@ -25,7 +25,7 @@ Sense checks, on held-out data only: the mean predicted score per emotion of the
 review sentences written for this check (not dataset transcripts) run through the app's own text path
 (`ClipExtractor.extract_arrays(transcript=...)` -> `aumdf.inputs.batch_from_features` -> model).
 
-Output (default <checkpoint>/eval/): demo_eval.json and demo_eval.md. `python -m train.model_card`
+Output (default <checkpoint>/eval/): demo_eval.json and demo_eval.md. `python -m train.demo.model_card`
 turns them into the checkpoint's MODEL_CARD.md.
 """
 
@@ -45,15 +45,15 @@ from aumdf import metrics as M
 from aumdf.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 from aumdf.inputs import batch_from_features
 from aumdf.metrics import NEUTRAL_BAND, sentiment_class
-from aumdf.predict import resolve_checkpoints
+from aumdf.predictor import resolve_checkpoints
 from aumdf.rprm import SUBSETS, keep_only, subset_name
-from features.cli import arg, parse_config
-from features.progress import bar as progress_bar
+from aumdf.cli import arg, parse_config
+from aumdf.progress import bar as progress_bar
 from features.types import FeatureError
 from train.data import DatasetSplits, MultimodalDataset, collate, load_dataset
 from train.engine import predict, resolve_device
 from train.io import write_json
-from train.sources import ACTOR_SPLITS, CLASS_NAMES, FER_SPLITS
+from train.demo.sources import ACTOR_SPLITS, CLASS_NAMES, FER_SPLITS
 
 FORMAT = "aumdf-demo-eval/1"
 JSON_NAME, MD_NAME = "demo_eval.json", "demo_eval.md"
@@ -112,7 +112,7 @@ def _check_spec(models: dict[str, LoadedCheckpoint], corpus: DatasetSplits) -> N
         if diff:
             raise CheckpointError(f"the {role} at {ck.path} was trained on other features than the corpus at "
                                   f"{corpus.source.parent}:\n  " + "\n  ".join(diff) + "\nRebuild the corpus with "
-                                  "the checkpoint's extractors (python -m train.demo_corpus) or evaluate a matching one.")
+                                  "the checkpoint's extractors (python -m train.demo.corpus) or evaluate a matching one.")
 
 
 def of_source(ds: MultimodalDataset, source: str) -> MultimodalDataset:
@@ -420,7 +420,7 @@ def load_result(path: Path | str) -> dict[str, Any]:
     p = Path(path)
     p = p / JSON_NAME if p.is_dir() else p
     if not p.is_file():
-        raise FileNotFoundError(f"{p} does not exist: run `python -m train.evaluate_demo --checkpoint DIR` first")
+        raise FileNotFoundError(f"{p} does not exist: run `python -m train.demo.evaluate --checkpoint DIR` first")
     res = json.loads(p.read_text())
     if res.get("format") != FORMAT:
         raise ValueError(f"{p} is not a demo-corpus evaluation ({FORMAT}); got format {res.get('format')!r}")
@@ -433,7 +433,7 @@ def load_result(path: Path | str) -> dict[str, Any]:
 @dataclass
 class DemoEvalConfig:
     checkpoint: str = arg(help="a folder with teacher/ and student/ (or one checkpoint folder)")
-    data_dir: str = arg("data/demo", "the built demo corpus (python -m train.demo_corpus)")
+    data_dir: str = arg("data/demo", "the built demo corpus (python -m train.demo.corpus)")
     out: str | None = arg(None, "output folder (default <checkpoint>/eval/)")
     split: str = arg("test", "the split scored", choices=("valid", "test"))
     batch_size: int = arg(256, "samples per batch")
@@ -444,7 +444,7 @@ class DemoEvalConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    a = parse_config(DemoEvalConfig, argv, prog="python -m train.evaluate_demo", description=__doc__.split("\n\n")[0])
+    a = parse_config(DemoEvalConfig, argv, prog="python -m train.demo.evaluate", description=__doc__.split("\n\n")[0])
     if a.threads:
         torch.set_num_threads(a.threads)
     try:

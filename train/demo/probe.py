@@ -1,12 +1,12 @@
 """Linear-probe baselines for every source of the demo corpus: what a plain linear model gets from
 the same features the model sees, on the same splits (docs/demo_corpus.md, "Linear probes").
 
-    python -m train.probe ravdess --repr covarep     # logistic regression, clip mean+std of the 74-d frames
-    python -m train.probe ravdess --repr whisper     # ... of Whisper base's encoder states
-    python -m train.probe mosi                       # ridge on mean+max of the 50-d GloVe vectors
-    python -m train.probe fer2013                    # logistic regression on the 128-d face embedding
+    python -m train.demo.probe ravdess --repr covarep     # logistic regression, clip mean+std of the 74-d frames
+    python -m train.demo.probe ravdess --repr whisper     # ... of Whisper base's encoder states
+    python -m train.demo.probe mosi                       # ridge on mean+max of the 50-d GloVe vectors
+    python -m train.demo.probe fer2013                    # logistic regression on the 128-d face embedding
 
-RAVDESS: actors 1-18 train, 19-20 valid, 21-24 test (`train.sources.ACTOR_SPLITS`), three
+RAVDESS: actors 1-18 train, 19-20 valid, 21-24 test (`train.demo.sources.ACTOR_SPLITS`), three
 valence classes (`VALENCE` through the model's neutral band). Every hyper-parameter (C, alpha) is
 chosen on the validation split only; the test figure is reported once for that choice. Per-clip
 frames are cached under $AUMDF_CACHE/probe (else ./cache/probe), keyed by the extractor's spec.
@@ -26,8 +26,8 @@ from typing import Callable, Literal, Sequence
 import numpy as np
 
 from aumdf.metrics import sentiment_class
-from features.cli import arg, parse_config
-from train.sources import (
+from aumdf.cli import arg, parse_config
+from train.demo.sources import (
     FER_EMOTIONS, VALENCE, RavdessClip, default_data_dir, find_ravdess, read_fer2013, read_text_labels,
 )
 
@@ -343,7 +343,7 @@ def diagnose_ravdess(data_dir: Path, audio_settings: dict, epochs: int, seeds: S
     sentences = None
     if with_sentence:
         from features.text import TextExtractor
-        from train.sources import RAVDESS_STATEMENTS
+        from train.demo.sources import RAVDESS_STATEMENTS
 
         tx = TextExtractor()
         said = {k: np.asarray(tx.extract(v).values, np.float32) for k, v in RAVDESS_STATEMENTS.items()}
@@ -362,7 +362,7 @@ def diagnose_ravdess(data_dir: Path, audio_settings: dict, epochs: int, seeds: S
 
 def probe_text(data_dir: Path, source: str, extractor) -> ProbeResult:
     """Ridge on the mean and max over words of the app's GloVe frames (a text-only input)."""
-    from train.demo_extract import extract_transcript
+    from train.demo.extraction import extract_transcript
 
     rows = read_text_labels(data_dir, source)
     x, y = {}, {}
@@ -380,7 +380,7 @@ def probe_text(data_dir: Path, source: str, extractor) -> ProbeResult:
 
 def probe_fer(data_dir: Path, extractor, limit_train: int | None = None) -> ProbeResult:
     """Logistic regression on the face-expression network's 128-d embedding, 3 valence classes."""
-    from train.demo_extract import embed_faces
+    from train.demo.extraction import embed_faces
 
     fer = read_fer2013(data_dir / "fer2013.npz")
     splits = fer.splits
@@ -423,14 +423,14 @@ def run(cfg: ProbeConfig) -> ProbeResult | list[dict]:
                                 cfg.whisper_dir, cfg.train_subset)
     if cfg.source == "ravdess":
         return probe_ravdess(data_dir, cfg.repr, cfg.whisper_dir, cfg.threads, settings, cfg.train_subset)
-    from train.demo_extract import app_extractor
+    from train.demo.extraction import app_extractor
 
     ext = app_extractor()
     return probe_text(data_dir, cfg.source, ext) if cfg.source in ("mosi", "mosei") else probe_fer(data_dir, ext)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_config(ProbeConfig, argv, prog="python -m train.probe", description=__doc__.split("\n\n")[0])
+    cfg = parse_config(ProbeConfig, argv, prog="python -m train.demo.probe", description=__doc__.split("\n\n")[0])
     res = run(cfg)
     record = {"aumdf_audio_runs": res} if isinstance(res, list) else asdict(res)
     if isinstance(res, ProbeResult):

@@ -1,9 +1,9 @@
 """Scores of real recordings under each choice of modalities: a checkpoint on clips it never saw.
 
-    python -m train.score_clips                                   # the shared media, checkpoints/default
-    python -m train.score_clips my_clip.mp4 other.wav --checkpoint runs/demo/x --out scores.json
+    python -m train.demo.score_clips                                   # the shared media, checkpoints/default
+    python -m train.demo.score_clips my_clip.mp4 other.wav --checkpoint runs/demo/x --out scores.json
 
-Each file goes through the app's path (`aumdf.predict.Predictor`: decoding, speech recognition, face
+Each file goes through the app's path (`aumdf.predictor.Predictor`: decoding, speech recognition, face
 tracking) once; then both models score it with audio alone, vision alone, text alone and everything
 present. A modality the clip lacks (a WAV has no faces) shows "–". The table says nothing about
 accuracy on its own: it is for reading next to what is known about each clip (the emotion a CREMA-D
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from features.cli import arg, parse_config
+from aumdf.cli import arg, parse_config
 
 SUBSETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("a", ("audio",)), ("v", ("vision",)), ("l", ("text",)), ("l,a,v", ("text", "audio", "vision")),
@@ -46,7 +46,7 @@ class ClipScores:
 
 
 def default_clips() -> list[Path]:
-    from train.sources import default_data_dir
+    from train.demo.sources import default_data_dir
 
     root = default_data_dir().parent / "media"  # beside the shared data folder
     if not root.is_dir():
@@ -78,9 +78,9 @@ def table(rows: Sequence[ClipScores]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_config(ScoreConfig, argv, prog="python -m train.score_clips",
+    cfg = parse_config(ScoreConfig, argv, prog="python -m train.demo.score_clips",
                        description="Score real clips with each modality alone and all together.")
-    from aumdf.predict import Predictor
+    from aumdf.predictor import Predictor
     from features.types import FeatureError
 
     predictor = Predictor.from_checkpoint(cfg.checkpoint)
